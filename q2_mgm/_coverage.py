@@ -1,0 +1,86 @@
+"""Visualizer: how much of a table the MGM vocabulary understands."""
+import biom
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import model as mgm_model
+from ._embedding import model_or_pretrained
+from ._report import Section, render
+from .tokens import genus_table, rank_sentences
+
+
+def coverage_table(table, taxonomy, model):
+    """Per sample: reads, mapped reads, genera and sentence length."""
+    genera = genus_table(table, taxonomy, model.vocabulary)
+    sentences, n_genera = rank_sentences(genera, model.vocabulary,
+                                         model.max_length)
+    mapped = np.asarray(genera.counts.sum(axis=1)).ravel()
+    total = genera.total_counts
+    report = pd.DataFrame({
+        "total reads": total,
+        "mapped reads": mapped,
+        "mapped fraction": np.divide(mapped, total,
+                                     out=np.zeros_like(mapped),
+                                     where=total > 0),
+        "vocabulary genera": n_genera,
+        "sentence length": sentences.lengths,
+        "genera cut at 512 tokens": np.maximum(
+            n_genera - (model.max_length - 2), 0),
+    }, index=genera.sample_ids)
+    return report, genera.unmapped
+
+
+def summarize_coverage(output_dir: str, table: biom.Table,
+                       taxonomy: pd.Series,
+                       model: mgm_model.MGMModel = None) -> None:
+    model = model_or_pretrained(model)
+    report, unmapped = coverage_table(table, taxonomy, model)
+    report = report.sort_values("mapped fraction")
+    no_genus = report.index[report["vocabulary genera"] == 0]
+    truncated = report.index[report["genera cut at 512 tokens"] > 0]
+    warnings = []
+    if len(no_genus):
+        warnings.append(
+            f"{len(no_genus)} sample(s) have no genus of the MGM vocabulary "
+            f"and cannot be analysed: {', '.join(map(str, no_genus[:20]))}.")
+    if len(truncated):
+        warnings.append(
+            f"{len(truncated)} sample(s) have more than 510 vocabulary "
+            "genera; their least-ranked genera are left out of the sentence.")
+
+    overview = Section(
+        "Per-sample coverage",
+        "Mapped reads are reads whose genus is one of the 9,665 genera MGM "
+        "knows. Samples are sorted with the least covered first. The "
+        "sentence is <bos>, the genera ranked by standardized abundance, "
+        "<eos> (at most 512 tokens).")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].hist(report["mapped fraction"], bins=20, range=(0, 1),
+                 color="#3b75af")
+    axes[0].set_xlabel("fraction of reads mapped to the vocabulary")
+    axes[0].set_ylabel("samples")
+    axes[1].hist(report["vocabulary genera"], bins=20, color="#4f9a55")
+    axes[1].set_xlabel("vocabulary genera per sample")
+    axes[1].set_ylabel("samples")
+    overview.figure(fig, output_dir, "coverage", "Coverage of the samples")
+    overview.table(report, output_dir, "per-sample-coverage")
+
+    missing = Section(
+        "Genera MGM does not know",
+        "Taxonomy assignments whose genus could not be matched to the MGM "
+        "vocabulary (no genus-level name, 'uncultured', or a genus absent "
+        "from the pre-training corpus), ranked by reads.")
+    unmapped_df = pd.DataFrame({
+        "reads": unmapped,
+        "fraction of all reads": unmapped / max(report["total reads"].sum(),
+                                                1)})
+    unmapped_df.index.name = "taxonomy"
+    missing.table(unmapped_df, output_dir, "unmapped-taxa")
+
+    totals = report[["total reads", "mapped reads"]].sum()
+    intro = (f"{len(report)} samples; {totals['mapped reads'] / max(totals['total reads'], 1):.1%} "
+             f"of all reads map to the MGM vocabulary; median "
+             f"{report['vocabulary genera'].median():.0f} genera per sample.")
+    render(output_dir, "MGM vocabulary coverage", [overview, missing],
+           intro=intro, warnings=warnings)

@@ -1,0 +1,74 @@
+"""Actions: the packaged model, sample embeddings and their distances."""
+import shutil
+
+import biom
+import numpy as np
+import pandas as pd
+import skbio
+from skbio.stats.ordination import pcoa
+
+from . import model as mgm_model
+from ._formats import MGMModelDirectoryFormat
+from .engine import Engine
+from .tokens import tokenize
+
+
+def pretrained_model() -> MGMModelDirectoryFormat:
+    fmt = MGMModelDirectoryFormat()
+    source = mgm_model.packaged_model_path()
+    for name in mgm_model.FILES:
+        shutil.copyfile(source / name, fmt.path / name)
+    return fmt
+
+
+def model_or_pretrained(model):
+    return mgm_model.load_pretrained() if model is None else model
+
+
+def sample_embeddings(table, taxonomy, model, pooling, drop_unmapped,
+                      batch_size, device, threads):
+    """Embeddings DataFrame (samples x dimensions) of a table."""
+    sentences, _ = tokenize(table, taxonomy, model.vocabulary,
+                            drop_unmapped=drop_unmapped,
+                            max_length=model.max_length)
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads)
+    vectors = engine.embed(sentences, pooling=pooling)
+    columns = [f"mgm_{i + 1}" for i in range(vectors.shape[1])]
+    return pd.DataFrame(vectors, index=sentences.sample_ids, columns=columns)
+
+
+def embed(table: biom.Table, taxonomy: pd.Series,
+          model: mgm_model.MGMModel = None, pooling: str = "auto",
+          drop_unmapped: bool = False, batch_size: int = 64,
+          device: str = "auto", threads: int = 0) -> pd.DataFrame:
+    model = model_or_pretrained(model)
+    return sample_embeddings(table, taxonomy, model, pooling, drop_unmapped,
+                             batch_size, device, threads)
+
+
+def cosine_distances(embeddings):
+    vectors = embeddings.to_numpy(np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1, norms)
+    distances = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    distances = (distances + distances.T) / 2
+    np.fill_diagonal(distances, 0.0)
+    return distances
+
+
+def embedding_distance(embeddings: pd.DataFrame) -> skbio.DistanceMatrix:
+    if len(embeddings) < 2:
+        raise ValueError("At least two samples are needed for distances.")
+    return skbio.DistanceMatrix(cosine_distances(embeddings),
+                                ids=[str(i) for i in embeddings.index])
+
+
+def embedding_pcoa(embeddings: pd.DataFrame,
+                   number_of_dimensions: int = 10
+                   ) -> skbio.OrdinationResults:
+    if len(embeddings) < 3:
+        raise ValueError("At least three samples are needed for a PCoA.")
+    distances = embedding_distance(embeddings)
+    dimensions = min(number_of_dimensions, len(embeddings) - 1)
+    return pcoa(distances, method="eigh", number_of_dimensions=dimensions)

@@ -1,0 +1,92 @@
+"""File and directory formats of q2-mgm (no pickle anywhere)."""
+import csv
+import json
+
+import qiime2.plugin.model as model
+from qiime2.plugin import ValidationError
+
+from . import model as mgm_model
+
+
+class JSONFormat(model.TextFileFormat):
+    def _validate_(self, level):
+        try:
+            with self.open() as fh:
+                json.load(fh)
+        except ValueError as error:
+            raise ValidationError(f"Not valid JSON: {error}") from error
+
+
+class SafetensorsFormat(model.BinaryFileFormat):
+    def _validate_(self, level):
+        with self.open() as fh:
+            header = fh.read(8)
+        if len(header) < 8 or int.from_bytes(header, "little") == 0:
+            raise ValidationError("Not a safetensors file.")
+
+
+class TokenListFormat(model.TextFileFormat):
+    """One token per line."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            if not fh.readline().strip():
+                raise ValidationError("The vocabulary is empty.")
+
+
+class NormalizationFormat(model.TextFileFormat):
+    """TSV: genus, mean, std."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+        if header[1:] != ["mean", "std"]:
+            raise ValidationError("The normalization table needs the "
+                                  "columns genus, mean and std.")
+
+
+class MGMModelDirectoryFormat(model.DirectoryFormat):
+    """An MGM network: config, safetensors weights, vocabulary,
+    normalization table and manifest, checked to agree with each other."""
+
+    config = model.File("config.json", format=JSONFormat)
+    weights = model.File("model.safetensors", format=SafetensorsFormat)
+    vocabulary = model.File("vocabulary.txt", format=TokenListFormat)
+    normalization = model.File("normalization.tsv",
+                               format=NormalizationFormat)
+    manifest = model.File("manifest.json", format=JSONFormat)
+
+    def _validate_(self, level):
+        try:
+            mgm_model.validate(str(self.path))
+        except mgm_model.ModelError as error:
+            raise ValidationError(str(error)) from error
+
+
+class EmbeddingsFormat(model.TextFileFormat):
+    """TSV: sample ID, then one numeric column per embedding dimension."""
+
+    def _validate_(self, level):
+        n_rows = {"min": 5, "max": None}[level]
+        with self.open() as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None)
+            if not header or len(header) < 2:
+                raise ValidationError("Embeddings need a header with a "
+                                      "sample ID column and dimensions.")
+            for i, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    raise ValidationError(
+                        f"Line {i} has {len(row)} fields, expected "
+                        f"{len(header)}.")
+                try:
+                    [float(x) for x in row[1:]]
+                except ValueError:
+                    raise ValidationError(f"Line {i} has a non-numeric "
+                                          "embedding value.")
+                if n_rows is not None and i - 1 >= n_rows:
+                    break
+
+
+EmbeddingsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "EmbeddingsDirectoryFormat", "embeddings.tsv", EmbeddingsFormat)

@@ -1,0 +1,51 @@
+"""One HTML report template shared by every q2-mgm visualizer."""
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import matplotlib
+import q2templates
+
+matplotlib.use("Agg")
+
+
+@dataclass
+class Section:
+    """A titled part of a report: text, figures, tables and downloads."""
+
+    title: str
+    text: str = ""
+    figures: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    downloads: list = field(default_factory=list)
+
+    def figure(self, fig, output_dir, name, caption):
+        """Save a matplotlib figure as PNG and PDF and show it here."""
+        fig.tight_layout()
+        for ext in ("png", "pdf"):
+            fig.savefig(Path(output_dir) / f"{name}.{ext}", dpi=110)
+        matplotlib.pyplot.close(fig)
+        self.figures.append({"png": f"{name}.png", "pdf": f"{name}.pdf",
+                             "caption": caption})
+
+    def table(self, df, output_dir=None, name=None, label=None,
+              max_rows=100, float_format="{:.4g}".format):
+        """Show a table (first ``max_rows`` rows) and offer it as TSV."""
+        shown = df.head(max_rows)
+        self.tables.append(shown.to_html(
+            classes="table table-striped table-hover", border=0,
+            float_format=float_format))
+        if name is not None:
+            df.to_csv(Path(output_dir) / f"{name}.tsv", sep="\t")
+            self.downloads.append({
+                "file": f"{name}.tsv",
+                "label": label or f"Download the whole table ({len(df)} "
+                                  "rows, TSV)"})
+
+
+def render(output_dir, title, sections, intro="", warnings=()):
+    template = str(resources.files("q2_mgm") / "assets" / "report"
+                   / "index.html")
+    q2templates.render(template, str(output_dir), context={
+        "title": title, "intro": intro, "warnings": list(warnings),
+        "sections": [vars(s) for s in sections]})

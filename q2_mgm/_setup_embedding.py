@@ -1,0 +1,136 @@
+"""Registration of the foundation actions: model, embeddings, coverage."""
+from q2_types.distance_matrix import DistanceMatrix
+from q2_types.feature_data import FeatureData, Taxonomy
+from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
+from q2_types.ordination import PCoAResults
+from q2_types.sample_data import SampleData
+from qiime2.plugin import Bool, Choices, Int, Range, Str
+
+from . import _coverage, _embedding
+from ._examples import (embed_example, embedding_distance_example,
+                        embedding_pcoa_example, pretrained_model_example,
+                        summarize_coverage_example)
+from ._types import Classifier, MGMEmbeddings, MGMModel, Pretrained
+from .plugin_setup import citations, plugin
+
+TABLE = FeatureTable[Frequency | RelativeFrequency]
+ANY_MODEL = MGMModel[Pretrained | Classifier]
+
+TABLE_INPUTS = {"table": TABLE, "taxonomy": FeatureData[Taxonomy]}
+TABLE_DESCRIPTIONS = {
+    "table": "Feature table of counts or relative frequencies (ASVs, OTUs "
+             "or taxa). Features are collapsed to genus with the taxonomy.",
+    "taxonomy": "Taxonomy of the table's features (Greengenes, SILVA, GTDB, "
+                "RDP or plain lineages). It must cover every feature.",
+}
+MODEL_DESCRIPTION = ("MGM model to use. Default: the published MGM "
+                     "pre-trained on 263,302 MGnify samples.")
+ENGINE_PARAMETERS = {
+    "batch_size": Int % Range(1, None),
+    "device": Str % Choices("auto", "cpu", "cuda"),
+    "threads": Int % Range(0, None),
+}
+ENGINE_DESCRIPTIONS = {
+    "batch_size": "Samples per forward pass. Larger is faster on a GPU and "
+                  "needs more memory.",
+    "device": "Where the model runs: 'auto' uses a CUDA GPU when one is "
+              "available, else the CPU.",
+    "threads": "CPU threads for the model (0: all cores).",
+}
+POOLING = Str % Choices("auto", "mean", "eos")
+POOLING_DESCRIPTION = (
+    "How a sample's vector is made from the model's last layer: 'mean' "
+    "averages every token (the published choice for the pre-trained model), "
+    "'eos' takes the end-of-sample token (the choice for a fine-tuned "
+    "classifier); 'auto' picks by the kind of model.")
+DROP_DESCRIPTION = (
+    "Skip samples that have no genus of the MGM vocabulary (they are listed "
+    "in the log) instead of stopping with an error naming them.")
+
+plugin.methods.register_function(
+    function=_embedding.pretrained_model,
+    inputs={},
+    parameters={},
+    outputs=[("model", MGMModel[Pretrained])],
+    output_descriptions={
+        "model": "The published pre-trained MGM (GPT-2, 8 layers, 9,665 "
+                 "genera), with its vocabulary and normalization table."},
+    name="The published pre-trained MGM model",
+    description=(
+        "Export the pre-trained Microbial General Model that ships with "
+        "q2-mgm as an artifact, so that it can be inspected, fine-tuned "
+        "and cited with provenance."),
+    citations=[citations["mgm2025"], citations["radford2019gpt2"]],
+    examples={"pretrained_model": pretrained_model_example},
+)
+
+plugin.methods.register_function(
+    function=_embedding.embed,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={"pooling": POOLING, "drop_unmapped": Bool,
+                **ENGINE_PARAMETERS},
+    outputs=[("embeddings", SampleData[MGMEmbeddings])],
+    input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
+    parameter_descriptions={"pooling": POOLING_DESCRIPTION,
+                            "drop_unmapped": DROP_DESCRIPTION,
+                            **ENGINE_DESCRIPTIONS},
+    output_descriptions={
+        "embeddings": "One 256-dimensional MGM vector per sample; view it as "
+                      "metadata or compare samples with embedding-distance."},
+    name="Embed samples with MGM",
+    description=(
+        "Turn each sample into its MGM sentence (genera ranked by "
+        "standardized abundance) and return the model's contextual vector "
+        "of the sample. Similar communities get similar vectors."),
+    citations=[citations["mgm2025"]],
+    examples={"embed": embed_example},
+)
+
+plugin.methods.register_function(
+    function=_embedding.embedding_distance,
+    inputs={"embeddings": SampleData[MGMEmbeddings]},
+    parameters={},
+    outputs=[("distance_matrix", DistanceMatrix)],
+    input_descriptions={"embeddings": "Sample embeddings from `embed`."},
+    output_descriptions={
+        "distance_matrix": "Cosine distance (1 - cosine similarity) between "
+                           "the samples' MGM vectors; usable by q2-diversity "
+                           "(beta-group-significance, pcoa) like any beta "
+                           "diversity matrix."},
+    name="Cosine distances between MGM embeddings",
+    description="Pairwise cosine distances between sample embeddings.",
+    citations=[citations["mgm2025"]],
+    examples={"embedding_distance": embedding_distance_example},
+)
+
+plugin.methods.register_function(
+    function=_embedding.embedding_pcoa,
+    inputs={"embeddings": SampleData[MGMEmbeddings]},
+    parameters={"number_of_dimensions": Int % Range(1, None)},
+    outputs=[("pcoa", PCoAResults)],
+    input_descriptions={"embeddings": "Sample embeddings from `embed`."},
+    parameter_descriptions={
+        "number_of_dimensions": "Axes to keep (at most samples - 1)."},
+    output_descriptions={
+        "pcoa": "Principal coordinates of the cosine distances, for "
+                "`qiime emperor plot`."},
+    name="PCoA of MGM embeddings",
+    description="Principal coordinates analysis of the cosine distances "
+                "between sample embeddings.",
+    citations=[citations["mgm2025"]],
+    examples={"embedding_pcoa": embedding_pcoa_example},
+)
+
+plugin.visualizers.register_function(
+    function=_coverage.summarize_coverage,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={},
+    input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
+    name="How much of a table MGM understands",
+    description=(
+        "Per sample, the reads and genera that map to the MGM vocabulary and "
+        "the length of its MGM sentence, plus the unrecognised taxa ranked "
+        "by reads. Run this first on new data."),
+    citations=[citations["mgm2025"]],
+    examples={"summarize_coverage": summarize_coverage_example},
+)

@@ -1,0 +1,17 @@
+"""Semantic types of q2-mgm.
+
+``MGMModel[Classifier]`` reuses q2-sample-classifier's ``Classifier``
+fragment, so there is one meaning of "classifier" across plugins.
+"""
+from q2_sample_classifier import Classifier
+from q2_types.sample_data import SampleData
+from qiime2.plugin import SemanticType
+
+Pretrained = SemanticType("Pretrained")
+MGMModel = SemanticType("MGMModel", field_names="kind",
+                        field_members={"kind": (Pretrained, Classifier)})
+
+MGMEmbeddings = SemanticType("MGMEmbeddings",
+                             variant_of=SampleData.field["type"])
+
+__all__ = ["MGMModel", "Pretrained", "Classifier", "MGMEmbeddings"]

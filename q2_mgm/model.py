@@ -1,0 +1,195 @@
+"""MGM model directories: read, validate and write, without any pickle.
+
+A model directory holds ``config.json`` (Hugging Face GPT-2 config),
+``model.safetensors``, ``vocabulary.txt``, ``normalization.tsv`` and
+``manifest.json`` (kind, class labels, label tokens, training parameters and
+history, library versions).
+"""
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+import transformers
+from transformers import (GPT2Config, GPT2ForSequenceClassification,
+                          GPT2LMHeadModel)
+
+from .vocabulary import Vocabulary
+
+FILES = ("config.json", "model.safetensors", "vocabulary.txt",
+         "normalization.tsv", "manifest.json")
+KINDS = ("pretrained", "classifier")
+MANIFEST_FORMAT = "q2-mgm model"
+MANIFEST_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model directory that is incomplete or inconsistent."""
+
+
+def _fail(path, problem):
+    raise ModelError(
+        f"The MGM model at {path} is damaged: {problem}. Re-create it with "
+        "`qiime mgm pretrained-model` or the action that trained it.")
+
+
+def _read_json(path, name):
+    try:
+        return json.loads((Path(path) / name).read_text())
+    except (OSError, ValueError) as error:
+        _fail(path, f"{name} cannot be read as JSON ({error})")
+
+
+def weight_shapes(path):
+    """Tensor name -> shape, read from the safetensors header only."""
+    try:
+        with safetensors.safe_open(str(Path(path) / "model.safetensors"),
+                                   framework="pt") as handle:
+            return {k: tuple(handle.get_slice(k).get_shape())
+                    for k in handle.keys()}
+    except Exception as error:  # safetensors raises several error types
+        _fail(path, f"model.safetensors cannot be read ({error})")
+
+
+def validate(path):
+    """Check that the parts of a model directory agree; return manifest."""
+    path = Path(path)
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        _fail(path, f"missing {', '.join(missing)}")
+    manifest = _read_json(path, "manifest.json")
+    config = _read_json(path, "config.json")
+    if manifest.get("format") != MANIFEST_FORMAT:
+        _fail(path, "manifest.json is not a q2-mgm model manifest")
+    kind = manifest.get("kind")
+    if kind not in KINDS:
+        _fail(path, f"manifest kind {kind!r} is not one of {KINDS}")
+    try:
+        vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
+                                           path / "normalization.tsv")
+    except (ValueError, KeyError, OSError) as error:
+        _fail(path, str(error))
+    shapes = weight_shapes(path)
+    # Tied weights are stored once, under either name.
+    embedding = shapes.get("transformer.wte.weight",
+                           shapes.get("lm_head.weight"))
+    if embedding is None:
+        _fail(path, "model.safetensors has no token embedding matrix")
+    if not (embedding[0] == len(vocabulary) == config.get("vocab_size")):
+        _fail(path, f"the vocabulary has {len(vocabulary)} tokens, the "
+                    f"embedding matrix {embedding[0]} rows and config.json "
+                    f"vocab_size {config.get('vocab_size')}")
+    head = shapes.get("score.weight")
+    if kind == "classifier":
+        labels = manifest.get("labels") or []
+        if len(labels) < 2 or head is None or head[0] != len(labels):
+            _fail(path, f"the classifier head has "
+                        f"{head[0] if head else 'no'} outputs for "
+                        f"{len(labels)} class labels")
+    elif head is not None:
+        _fail(path, "a pretrained model must not have a classifier head")
+    return manifest
+
+
+@dataclass
+class MGMModel:
+    """An MGM network with its vocabulary and manifest."""
+
+    network: torch.nn.Module
+    vocabulary: Vocabulary
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def kind(self):
+        return self.manifest["kind"]
+
+    @property
+    def labels(self):
+        return list(self.manifest.get("labels", []))
+
+    @property
+    def max_length(self):
+        return int(self.manifest.get("max_length",
+                                     self.network.config.n_positions))
+
+    @property
+    def default_pooling(self):
+        return "eos" if self.kind == "classifier" else "mean"
+
+    @property
+    def backbone(self):
+        """The GPT-2 transformer shared by both kinds of model."""
+        return self.network.transformer
+
+
+def build_network(config, kind):
+    """An untrained network of the given kind from a GPT2Config."""
+    cls = GPT2ForSequenceClassification if kind == "classifier" \
+        else GPT2LMHeadModel
+    return cls(config)
+
+
+def load(path):
+    """Read and validate a model directory; never unpickles."""
+    path = Path(path)
+    manifest = validate(path)
+    config = GPT2Config.from_json_file(str(path / "config.json"))
+    network = build_network(config, manifest["kind"])
+    try:
+        missing, unexpected = safetensors.torch.load_model(
+            network, str(path / "model.safetensors"), strict=False)
+    except Exception as error:
+        _fail(path, f"the weights do not fit the network ({error})")
+    missing = [k for k in missing if not k.endswith("attn.bias")]
+    if missing or unexpected:
+        _fail(path, f"weights missing {missing[:3]} / unexpected "
+                    f"{unexpected[:3]}")
+    network.eval()
+    vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
+                                       path / "normalization.tsv")
+    return MGMModel(network, vocabulary, manifest)
+
+
+def library_versions():
+    from . import __version__
+    return {"q2-mgm": __version__, "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__,
+            "python": platform.python_version()}
+
+
+def save(model, path):
+    """Write a model directory (the inverse of ``load``)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    network = model.network
+    network.config.vocab_size = len(model.vocabulary)
+    config = network.config.to_dict()
+    for key in ("_attn_implementation_autoset", "transformers_version",
+                "_name_or_path", "torch_dtype", "dtype"):
+        config.pop(key, None)
+    (path / "config.json").write_text(json.dumps(config, indent=2,
+                                                 sort_keys=True) + "\n")
+    safetensors.torch.save_model(network, str(path / "model.safetensors"))
+    model.vocabulary.write(path / "vocabulary.txt",
+                           path / "normalization.tsv")
+    manifest = {"format": MANIFEST_FORMAT,
+                "format_version": MANIFEST_VERSION,
+                **model.manifest}
+    manifest.setdefault("versions", library_versions())
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    validate(path)
+
+
+def packaged_model_path():
+    """Directory of the published pretrained MGM shipped with q2-mgm."""
+    return Path(str(resources.files("q2_mgm") / "pretrained"))
+
+
+def load_pretrained():
+    """The published pretrained MGM."""
+    return load(packaged_model_path())

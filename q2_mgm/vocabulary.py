@@ -1,0 +1,166 @@
+"""The MGM vocabulary: special tokens, genus tokens and their normalization.
+
+Genus tokens are stored as the published model names them (``g__Bacteroides``).
+``genus_key`` maps the genus names of Greengenes, SILVA, GTDB, RDP and plain
+lineages onto those tokens.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PAD, MASK, BOS, EOS = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<mask>", "<bos>", "<eos>")
+GENUS_PREFIX = "g__"
+LABEL_PREFIX = "<label:"
+
+_RANK_PREFIX = re.compile(r"^(?:[a-z]{1,2}|D_\d+)__")
+_GENUS_RANK = re.compile(r"^(?:g|D_5)__")
+_NO_NAME = {"", "uncultured", "uncultured_bacterium", "unidentified",
+            "unknown", "unclassified", "metagenome", "incertae_sedis",
+            "ambiguous_taxa", "gut_metagenome", "none", "nan"}
+_GTDB_SUFFIX = re.compile(r"_[A-Z]{1,3}$")
+_SILVA_SUFFIX = re.compile(r"_(?:sensu_stricto|group|\d+).*$")
+
+
+def label_token(label):
+    """The token a class label becomes when it conditions pre-training."""
+    return f"{LABEL_PREFIX}{label}>"
+
+
+def _clean(name):
+    name = name.strip().strip("'\"").replace("[", "").replace("]", "")
+    name = re.sub(r"\s+", "_", name)
+    return name
+
+
+def genus_candidates(name):
+    """Spellings of a genus name to look up, most specific first."""
+    name = _clean(_RANK_PREFIX.sub("", name.strip()))
+    if name.lower() in _NO_NAME or name.lower().startswith("uncultured"):
+        return []
+    candidates = [name]
+    for pattern in (_GTDB_SUFFIX, _SILVA_SUFFIX):
+        stripped = pattern.sub("", name)
+        if stripped and stripped not in candidates:
+            candidates.append(stripped)
+    for sep in ("-", "/"):
+        if sep in name:
+            candidates.append(name.split(sep)[0])
+    if name.startswith("Candidatus_"):
+        candidates.append(name[len("Candidatus_"):])
+    elif "_" in name:
+        candidates.append(name.split("_")[0])
+    return candidates
+
+
+def genus_of_lineage(lineage):
+    """The genus field of a taxonomy string, or '' when it has none.
+
+    Prefixed lineages (``g__``, ``D_5__``) are read by prefix; plain
+    lineages (``Bacteria;Firmicutes;...``) by position, genus being the sixth
+    rank (after an optional leading ``Root``).
+    """
+    if not isinstance(lineage, str):
+        return ""
+    ranks = [r.strip() for r in lineage.split(";") if r.strip() != ""]
+    if any(_RANK_PREFIX.match(r) for r in ranks):
+        genus = [r for r in ranks if _GENUS_RANK.match(r)]
+        return genus[0] if genus else ""
+    if ranks and ranks[0].lower() == "root":
+        ranks = ranks[1:]
+    return ranks[5] if len(ranks) > 5 else ""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens of a model and the normalization of its genus tokens."""
+
+    tokens: tuple
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def from_files(cls, vocabulary_path, normalization_path):
+        tokens = tuple(Path(vocabulary_path).read_text().splitlines())
+        if tokens[:4] != SPECIAL_TOKENS:
+            raise ValueError(
+                f"{vocabulary_path}: the first four tokens must be "
+                f"{', '.join(SPECIAL_TOKENS)}.")
+        norm = pd.read_csv(normalization_path, sep="\t", index_col=0)
+        genera = [t for t in tokens if t.startswith(GENUS_PREFIX)]
+        if list(norm.index) != genera:
+            raise ValueError(
+                f"{normalization_path} does not list the genus tokens of "
+                f"{vocabulary_path} in the same order.")
+        if not (norm["std"] > 0).all():
+            raise ValueError(
+                f"{normalization_path}: every standard deviation must be > 0.")
+        return cls(tokens, norm["mean"].to_numpy(float),
+                   norm["std"].to_numpy(float))
+
+    def write(self, vocabulary_path, normalization_path):
+        Path(vocabulary_path).write_text("\n".join(self.tokens) + "\n")
+        norm = pd.DataFrame({"mean": self.mean, "std": self.std},
+                            index=pd.Index(self.genus_tokens, name="genus"))
+        norm.to_csv(normalization_path, sep="\t")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @property
+    def genus_tokens(self):
+        return [t for t in self.tokens if t.startswith(GENUS_PREFIX)]
+
+    @property
+    def genus_ids(self):
+        """Token ids of the genus tokens, in normalization-table order."""
+        return np.array([i for i, t in enumerate(self.tokens)
+                         if t.startswith(GENUS_PREFIX)], dtype=np.int64)
+
+    @property
+    def label_tokens(self):
+        return [t for t in self.tokens if t.startswith(LABEL_PREFIX)]
+
+    def token_id(self, token):
+        return self._index()[token]
+
+    def _index(self):
+        index = self.__dict__.get("_token_index")
+        if index is None:
+            index = {t: i for i, t in enumerate(self.tokens)}
+            object.__setattr__(self, "_token_index", index)
+        return index
+
+    def _lookup(self):
+        lookup = self.__dict__.get("_genus_lookup")
+        if lookup is None:
+            lookup = {}
+            for position, token in enumerate(self.genus_tokens):
+                lookup.setdefault(token[len(GENUS_PREFIX):], position)
+                lookup.setdefault(token[len(GENUS_PREFIX):].lower(), position)
+            object.__setattr__(self, "_genus_lookup", lookup)
+        return lookup
+
+    def genus_position(self, lineage):
+        """Position of a lineage's genus among the genus tokens, or -1."""
+        lookup = self._lookup()
+        for candidate in genus_candidates(genus_of_lineage(lineage)):
+            for key in (candidate, candidate.lower()):
+                if key in lookup:
+                    return lookup[key]
+        return -1
+
+    def extended(self, new_tokens, mean=None, std=None):
+        """A vocabulary with tokens appended (labels, or genera with stats)."""
+        new_tokens = [t for t in new_tokens if t not in self._index()]
+        genera = [t for t in new_tokens if t.startswith(GENUS_PREFIX)]
+        add_mean = np.asarray(mean if mean is not None else [], float)
+        add_std = np.asarray(std if std is not None else [], float)
+        if len(add_mean) != len(genera) or len(add_std) != len(genera):
+            raise ValueError("New genus tokens need a mean and a std each.")
+        return Vocabulary(self.tokens + tuple(new_tokens),
+                          np.concatenate([self.mean, add_mean]),
+                          np.concatenate([self.std, add_std]))
