@@ -42,5 +42,6 @@ plugin.register_artifact_class(
     SampleData[MGMEmbeddings], EmbeddingsDirectoryFormat,
     description="One MGM embedding vector per sample.")
 
-for module in ("_transformers", "_setup_embedding"):
+for module in ("_transformers", "_setup_embedding", "_setup_classification",
+               "_setup_interpretation", "_setup_generation"):
     importlib.import_module(f"q2_mgm.{module}")
