@@ -1,1 +1,274 @@
-"""Registration of the interpretation actions."""
+"""Registration of the interpretation actions, and the PerturbationEffects
+type with its TSV format and transformers."""
+import csv
+
+import pandas as pd
+import qiime2
+import qiime2.plugin.model as model
+from q2_sample_classifier import Importance
+from q2_types.feature_data import FeatureData
+from qiime2.plugin import (Bool, Choices, Float, Int, List, MetadataColumn,
+                           Categorical, Range, SemanticType, Str,
+                           ValidationError)
+
+from . import _interpretation
+from ._examples import (metadata_factory, run, table_inputs)
+from ._parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
+                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
+                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
+                          TABLE_INPUTS)
+from .interpret import EFFECT_COLUMNS, MODES
+from .plugin_setup import citations, plugin
+
+# Type, format and transformers ---------------------------------------------
+
+PerturbationEffects = SemanticType("PerturbationEffects")
+NUMERIC_COLUMNS = [c for c in EFFECT_COLUMNS if c not in ("genus", "mode")]
+
+
+class PerturbationEffectsFormat(model.TextFileFormat):
+    """TSV: ``id`` (genus:mode), then genus, mode, samples, mean cosine
+    similarities before and after, shift, Wilcoxon statistic, p- and
+    q-value, and the parameters of the run."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None) or []
+            missing = [c for c in EFFECT_COLUMNS if c not in header]
+            if not header or header[0] != "id" or missing:
+                raise ValidationError(
+                    "Perturbation effects need an 'id' column first and the "
+                    f"columns {', '.join(EFFECT_COLUMNS)}; missing: "
+                    f"{', '.join(missing) or 'id'}.")
+            numeric = [header.index(c) for c in NUMERIC_COLUMNS]
+            n_rows = 0
+            for n_rows, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has {len(row)} fields, expected "
+                        f"{len(header)}.")
+                try:
+                    [float(row[i]) for i in numeric]
+                except ValueError:
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has a non-numeric value in "
+                        f"{', '.join(NUMERIC_COLUMNS)}.")
+                if level == "min" and n_rows >= 5:
+                    break
+            if n_rows == 0:
+                raise ValidationError("The perturbation effects are empty.")
+
+
+PerturbationEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "PerturbationEffectsDirectoryFormat", "perturbation-effects.tsv",
+    PerturbationEffectsFormat)
+
+
+def _read_effects(fmt):
+    df = pd.read_csv(str(fmt), sep="\t", index_col=0,
+                     dtype={"id": str, "genus": str, "mode": str})
+    df.index.name = "id"
+    return df
+
+
+@plugin.register_transformer
+def _interpretation_1(data: pd.DataFrame) -> PerturbationEffectsFormat:
+    fmt = PerturbationEffectsFormat()
+    data.to_csv(str(fmt), sep="\t", index_label="id", float_format="%.9g")
+    return fmt
+
+
+@plugin.register_transformer
+def _interpretation_2(fmt: PerturbationEffectsFormat) -> pd.DataFrame:
+    return _read_effects(fmt)
+
+
+@plugin.register_transformer
+def _interpretation_3(fmt: PerturbationEffectsFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_read_effects(fmt))
+
+
+plugin.register_formats(PerturbationEffectsFormat,
+                        PerturbationEffectsDirectoryFormat)
+plugin.register_semantic_types(PerturbationEffects)
+plugin.register_artifact_class(
+    PerturbationEffects, PerturbationEffectsDirectoryFormat,
+    description="Effects of in-silico perturbations of genera on MGM "
+                "embeddings: one row per genus and perturbation mode.")
+
+# Usage examples ----------------------------------------------------------
+
+
+def _diet(use):
+    metadata = use.init_metadata("metadata", metadata_factory)
+    return use.get_metadata_column("diet", "diet", metadata)
+
+
+def attention_importance_example(use):
+    table, taxonomy = table_inputs(use)
+    run(use, "attention_importance",
+        {"table": table, "taxonomy": taxonomy, "metadata": _diet(use)},
+        {"importance": "attention_importance"})
+
+
+def keystone_summary_example(use):
+    table, taxonomy = table_inputs(use)
+    run(use, "keystone_summary",
+        {"table": table, "taxonomy": taxonomy, "metadata": _diet(use)},
+        {"visualization": "keystone_summary"})
+
+
+def _perturb(use):
+    table, taxonomy = table_inputs(use)
+    return run(use, "perturb",
+               {"table": table, "taxonomy": taxonomy, "metadata": _diet(use),
+                "reference_group": "BK", "target_group": "Western",
+                "top_n": 10},
+               {"effects": "perturbation_effects"})
+
+
+def perturb_example(use):
+    _perturb(use)
+
+
+def perturbation_summary_example(use):
+    effects, = _perturb(use)
+    run(use, "perturbation_summary", {"effects": effects},
+        {"visualization": "perturbation_summary"})
+
+
+# Actions ------------------------------------------------------------------
+
+GROUP_COLUMN = MetadataColumn[Categorical]
+ATTENTION_TEXT = (
+    "Attention is averaged over all layers and heads of the model; a genus's "
+    "weight in a sample is the attention it receives from the genera ranked "
+    "after it (the sum of its column of the attention matrix).")
+COMMON_PARAMETERS = {"drop_unmapped": Bool, **ENGINE_PARAMETERS}
+COMMON_DESCRIPTIONS = {"drop_unmapped": DROP_DESCRIPTION,
+                       **ENGINE_DESCRIPTIONS}
+INPUT_DESCRIPTIONS = {**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION}
+GROUP_DESCRIPTION = (
+    "Categorical metadata column that assigns samples to groups (for "
+    "example diet, delivery mode or health status). Samples without a "
+    "value are left out.")
+
+plugin.methods.register_function(
+    function=_interpretation.attention_importance,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={"metadata": GROUP_COLUMN, **COMMON_PARAMETERS},
+    outputs=[("importance", FeatureData[Importance])],
+    input_descriptions=INPUT_DESCRIPTIONS,
+    parameter_descriptions={
+        "metadata": GROUP_DESCRIPTION + " Optional: without it all samples "
+                    "form one group.",
+        **COMMON_DESCRIPTIONS},
+    output_descriptions={
+        "importance": "One row per genus (MGM token, e.g. g__Bacteroides), "
+                      "highest importance first. Column 'importance' (or "
+                      "'importance:<group>' per group): mean attention the "
+                      "genus receives over the samples where it is present "
+                      "(0 if absent from every sample of the group); "
+                      "'prevalence' ('prevalence:<group>'): fraction of the "
+                      "samples where it is present."},
+    name="Genus importance from MGM attention",
+    description=(
+        "Which genera the model attends to. " + ATTENTION_TEXT + " The "
+        "importance of a genus is its weight averaged over the samples "
+        "where it is present, overall or per group. Note that the most "
+        "abundant genera of a sample come first in its sentence and can "
+        "receive attention from more genera."),
+    citations=[citations["mgm2025"]],
+    examples={"attention_importance": attention_importance_example},
+)
+
+plugin.visualizers.register_function(
+    function=_interpretation.keystone_summary,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={"metadata": GROUP_COLUMN, "top_n": Int % Range(1, None),
+                "min_prevalence": Float % Range(0, 1, inclusive_end=True),
+                **COMMON_PARAMETERS},
+    input_descriptions=INPUT_DESCRIPTIONS,
+    parameter_descriptions={
+        "metadata": GROUP_DESCRIPTION + " At least two groups are needed.",
+        "top_n": "Genera listed per group.",
+        "min_prevalence": "Only genera present in at least this fraction "
+                          "of a group's samples are ranked and tested (in "
+                          "at least one side of a comparison).",
+        **COMMON_DESCRIPTIONS},
+    name="Keystone genera: MGM attention compared between groups",
+    description=(
+        "The genera receiving the most attention in each group, and the "
+        "genera whose attention differs between groups (two-sample "
+        "Kolmogorov-Smirnov test per genus, one group against the rest when "
+        "there are more than two; Benjamini-Hochberg q-values), with plots "
+        "per group and per layer and downloadable tables. "
+        + ATTENTION_TEXT),
+    citations=[citations["mgm2025"], citations["kolmogorov1933"],
+               citations["benjamini1995"]],
+    examples={"keystone_summary": keystone_summary_example},
+)
+
+plugin.methods.register_function(
+    function=_interpretation.perturb,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={"metadata": GROUP_COLUMN, "reference_group": Str,
+                "target_group": Str, "genera": List[Str],
+                "top_n": Int % Range(1, None),
+                "modes": List[Str % Choices(*MODES)], "pooling": POOLING,
+                **COMMON_PARAMETERS},
+    outputs=[("effects", PerturbationEffects)],
+    input_descriptions=INPUT_DESCRIPTIONS,
+    parameter_descriptions={
+        "metadata": GROUP_DESCRIPTION,
+        "reference_group": "The group the target samples are compared with "
+                           "(for example healthy controls); its mean "
+                           "embedding is the reference point.",
+        "target_group": "The group whose samples are perturbed (for example "
+                        "patients).",
+        "genera": "Genera to perturb (for example Bacteroides or "
+                  "g__Bacteroides). Genera unknown to MGM or absent from "
+                  "every target sample stop the action with an error "
+                  "naming them. Default: the top_n genera most prevalent "
+                  "in the target group.",
+        "top_n": "How many of the target group's most prevalent genera to "
+                 "perturb when no genera are given.",
+        "modes": "Perturbations: 'enrich' moves the genus to the top of the "
+                 "sample's ranking (most abundant), 'reduce' to the bottom "
+                 "(least abundant), 'delete' removes it (leave-one-genus-"
+                 "out). Default: all three.",
+        "pooling": POOLING_DESCRIPTION,
+        **COMMON_DESCRIPTIONS},
+    output_descriptions={
+        "effects": "One row per genus and mode: target samples containing "
+                   "the genus, their mean cosine similarity to the "
+                   "reference group's mean embedding before and after the "
+                   "perturbation, the shift (after - before; positive: "
+                   "toward the reference), a paired Wilcoxon signed-rank "
+                   "test, Benjamini-Hochberg q-values over all rows, and the "
+                   "groups, pooling and kind of model used."},
+    name="In-silico perturbation of genera",
+    description=(
+        "Which genera, if enriched, reduced or removed, would make the "
+        "target group's communities look more like the reference group's "
+        "to MGM. Each genus of each target sample is moved or removed in "
+        "the sample's sentence; the perturbed samples are embedded in "
+        "batches and compared with the reference group's mean embedding."),
+    citations=[citations["mgm2025"]],
+    examples={"perturb": perturb_example},
+)
+
+plugin.visualizers.register_function(
+    function=_interpretation.perturbation_summary,
+    inputs={"effects": PerturbationEffects},
+    parameters={},
+    input_descriptions={"effects": "Perturbation effects from `perturb`."},
+    name="Summarize in-silico perturbation",
+    description=(
+        "Genera ranked by how far their perturbation moves the target "
+        "samples toward the reference group, with the shift under "
+        "enrichment and reduction side by side, and the whole table."),
+    citations=[citations["mgm2025"]],
+    examples={"perturbation_summary": perturbation_summary_example},
+)

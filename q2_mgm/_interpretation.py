@@ -1,0 +1,309 @@
+"""Actions: attention importance, keystone genera and in-silico perturbation."""
+import biom
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import qiime2
+
+from . import interpret
+from . import model as mgm_model
+from ._embedding import model_or_pretrained
+from ._report import Section, render
+from .engine import Engine
+from .tokens import tokenize
+
+PLOT_GENERA = 12
+
+
+def _prepare(table, taxonomy, model, metadata, drop_unmapped, batch_size,
+             device, threads):
+    """Model, sentences (of grouped samples only), groups and engine."""
+    model = model_or_pretrained(model)
+    sentences, _ = tokenize(table, taxonomy, model.vocabulary,
+                            drop_unmapped=drop_unmapped,
+                            max_length=model.max_length)
+    groups = None
+    if metadata is not None:
+        groups = interpret.sample_groups(sentences.sample_ids, metadata)
+        sentences = sentences.select(groups.index)
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads)
+    return model, sentences, groups, engine
+
+
+def _attention_tables(model, sentences, engine):
+    att = interpret.attention(engine, sentences, model.vocabulary)
+    return (att, att.matrix(model.vocabulary),
+            att.presence(model.vocabulary))
+
+
+def attention_importance(
+        table: biom.Table, taxonomy: pd.Series,
+        model: mgm_model.MGMModel = None,
+        metadata: qiime2.CategoricalMetadataColumn = None,
+        drop_unmapped: bool = False, batch_size: int = 64,
+        device: str = "auto", threads: int = 0) -> pd.DataFrame:
+    model, sentences, groups, engine = _prepare(
+        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
+        threads)
+    _, weights, presence = _attention_tables(model, sentences, engine)
+    return interpret.importance(weights, presence, groups)
+
+
+# keystone-summary ---------------------------------------------------------
+
+def _top_per_group(importance, groups, top_n, min_prevalence):
+    """Long table of the ``top_n`` genera of each group by importance."""
+    frames = []
+    for group in sorted(groups.unique()):
+        frame = importance[[f"importance:{group}", f"prevalence:{group}"]]
+        frame.columns = ["importance", "prevalence"]
+        frame = frame[frame["prevalence"] >= min_prevalence]
+        frame = frame.sort_values("importance", ascending=False).head(top_n)
+        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+        frame.insert(0, "group", group)
+        frames.append(frame.reset_index())
+    return pd.concat(frames, ignore_index=True)
+
+
+def _plot_top(top, output_dir, section):
+    groups = list(dict.fromkeys(top["group"]))
+    height = max(3.0, 0.28 * top.groupby("group").size().max() + 1)
+    fig, axes = plt.subplots(1, len(groups), squeeze=False,
+                             figsize=(4.2 * len(groups), height))
+    for ax, group in zip(axes[0], groups):
+        frame = top[top["group"] == group].iloc[::-1]
+        ax.barh(frame["genus"].str.replace("g__", "", regex=False),
+                frame["importance"], color="#3b75af")
+        ax.set_title(str(group))
+        ax.set_xlabel("attention received (mean where present)")
+    section.figure(fig, output_dir, "top-genera",
+                   "Genera receiving the most attention in each group")
+
+
+def _plot_distributions(weights, groups, genera, output_dir, section):
+    names = sorted(groups.unique())
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(genera) + 2), 4.5))
+    width = 0.8 / len(names)
+    colors = plt.cm.tab10.colors
+    for k, name in enumerate(names):
+        members = groups.index[groups == name]
+        data = [weights.loc[members, g].to_numpy() for g in genera]
+        positions = np.arange(len(genera)) + (k - (len(names) - 1) / 2) * width
+        box = ax.boxplot(data, positions=positions, widths=width * 0.9,
+                         patch_artist=True, showfliers=True,
+                         flierprops={"markersize": 2})
+        for patch in box["boxes"]:
+            patch.set_facecolor(colors[k % 10])
+        ax.plot([], [], "s", color=colors[k % 10], label=str(name))
+    ax.set_xticks(np.arange(len(genera)))
+    ax.set_xticklabels([g.replace("g__", "") for g in genera], rotation=45,
+                       ha="right")
+    ax.set_ylabel("attention received per sample\n(0 where absent)")
+    ax.legend(title=groups.name, fontsize=8)
+    section.figure(fig, output_dir, "attention-by-group",
+                   "Per-sample attention of the genera that differ most "
+                   "between groups (smallest KS q-values)")
+
+
+def _plot_layers(profiles, output_dir, section):
+    names = sorted(profiles)
+    fig, axes = plt.subplots(1, len(names), squeeze=False, sharey=True,
+                             figsize=(3.6 * len(names) + 1.5, 5))
+    vmax = max(np.nanmax(p.to_numpy()) if p.notna().any().any() else 0
+               for p in profiles.values()) or 1
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#dddddd")
+    for ax, name in zip(axes[0], names):
+        frame = profiles[name]
+        image = ax.imshow(np.ma.masked_invalid(frame.to_numpy()),
+                          aspect="auto", cmap=cmap, vmin=0, vmax=vmax)
+        ax.set_title(str(name))
+        ax.set_xticks(range(frame.shape[1]))
+        ax.set_xticklabels(range(1, frame.shape[1] + 1))
+        ax.set_xlabel("layer")
+        ax.set_yticks(range(len(frame)))
+        ax.set_yticklabels([g.replace("g__", "") for g in frame.index])
+    fig.colorbar(image, ax=axes[0, -1], label="attention received")
+    section.figure(fig, output_dir, "attention-by-layer",
+                   "Attention received in each layer (mean over heads and "
+                   "over the samples where the genus is present; grey: "
+                   "absent from the group)")
+
+
+def keystone_summary(
+        output_dir: str, table: biom.Table, taxonomy: pd.Series,
+        metadata: qiime2.CategoricalMetadataColumn,
+        model: mgm_model.MGMModel = None, top_n: int = 20,
+        min_prevalence: float = 0.1, drop_unmapped: bool = False,
+        batch_size: int = 64, device: str = "auto",
+        threads: int = 0) -> None:
+    model, sentences, groups, engine = _prepare(
+        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
+        threads)
+    interpret.comparisons(groups)
+    att, weights, presence = _attention_tables(model, sentences, engine)
+    importance = interpret.importance(weights, presence, groups)
+    tests = interpret.ks_tests(weights, presence, groups, min_prevalence)
+    top = _top_per_group(importance, groups, top_n, min_prevalence)
+    genera = list(dict.fromkeys(tests["genus"]))[:PLOT_GENERA]
+
+    ranking = Section(
+        "Top genera per group",
+        f"A genus's attention in a sample is the attention it receives "
+        f"from the genera ranked after it, averaged over the "
+        f"{model.network.config.n_layer} layers and all heads of the model; "
+        f"its importance in a group is the mean over the group's samples "
+        f"where it is present. Only genera present in at least "
+        f"{min_prevalence:.0%} of a group's samples are ranked.")
+    _plot_top(top, output_dir, ranking)
+    ranking.table(top.set_index("genus"), output_dir, "top-genera")
+    importance.to_csv(f"{output_dir}/attention-importance.tsv", sep="\t")
+    ranking.downloads.append({
+        "file": "attention-importance.tsv",
+        "label": "Download the importance and prevalence of every genus "
+                 f"({len(importance)} genera, TSV)"})
+
+    differences = Section(
+        "Genera whose attention differs between groups",
+        "Two-sample Kolmogorov-Smirnov test of the per-sample attention of "
+        "each genus (0 in samples where it is absent), "
+        + ("between the two groups" if groups.nunique() == 2 else
+           "each group against all the others")
+        + "; q-values are Benjamini-Hochberg adjusted within each "
+          "comparison. 'higher_in' is the side with the larger mean "
+          "attention.")
+    if genera:
+        _plot_distributions(weights, groups, genera, output_dir,
+                            differences)
+        _plot_layers(interpret.layer_profile(att, model.vocabulary, groups,
+                                             genera), output_dir, differences)
+    differences.table(tests.set_index("genus"), output_dir, "ks-tests")
+
+    counts = groups.value_counts().sort_index()
+    intro = (f"{len(groups)} samples grouped by {metadata.name!r}: "
+             + ", ".join(f"{g} ({n})" for g, n in counts.items())
+             + f"; {weights.shape[1]} genera; model: {model.kind}.")
+    warnings = [f"Group {g!r} has fewer than 5 samples; its tests have "
+                "little power." for g, n in counts.items() if n < 5]
+    render(output_dir, "MGM keystone genera (attention)",
+           [ranking, differences], intro=intro, warnings=warnings)
+
+
+# perturb --------------------------------------------------------------------
+
+def _reference_centroid(engine, sentences, groups, reference_group, pooling):
+    members = groups.index[groups == reference_group]
+    return engine.embed(sentences.select(members), pooling=pooling).mean(0)
+
+
+def perturb(table: biom.Table, taxonomy: pd.Series,
+            metadata: qiime2.CategoricalMetadataColumn,
+            reference_group: str, target_group: str,
+            model: mgm_model.MGMModel = None, genera: list = None,
+            top_n: int = 20, modes: list = None, pooling: str = "auto",
+            drop_unmapped: bool = False, batch_size: int = 64,
+            device: str = "auto", threads: int = 0) -> pd.DataFrame:
+    if reference_group == target_group:
+        raise ValueError("reference_group and target_group are the same "
+                         f"({reference_group!r}); choose two groups.")
+    modes = list(dict.fromkeys(modes or interpret.MODES))
+    model, sentences, groups, engine = _prepare(
+        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
+        threads)
+    interpret.check_groups(groups, metadata.name, reference_group,
+                           target_group)
+    pooling = model.default_pooling if pooling == "auto" else pooling
+    target = sentences.select(groups.index[groups == target_group])
+    chosen = interpret.choose_genera(target, model.vocabulary, genera, top_n,
+                                     target_group)
+    centroid = _reference_centroid(engine, sentences, groups,
+                                   reference_group, pooling)
+    similarities = interpret.perturbation_similarities(
+        engine, target, [model.vocabulary.token_id(g) for g in chosen],
+        modes, centroid, pooling)
+    effects = interpret.summarize_effects(similarities, model.vocabulary)
+    return effects.assign(
+        metadata_column=metadata.name, reference_group=reference_group,
+        target_group=target_group,
+        reference_samples=int((groups == reference_group).sum()),
+        target_samples=len(target), pooling=pooling, model_kind=model.kind)
+
+
+# perturbation-summary -------------------------------------------------------
+
+def _plot_modes(effects, output_dir, section):
+    """Fig. 7 style: per genus, the shift under each mode side by side."""
+    shifts = effects.pivot(index="genus", columns="mode", values="shift")
+    qs = effects.pivot(index="genus", columns="mode", values="q_value")
+    modes = [m for m in interpret.MODES if m in shifts]
+    order = shifts[modes[0]].sort_values(ascending=False).index[:40]
+    shifts, qs = shifts.loc[order[::-1]], qs.loc[order[::-1]]
+    fig, axes = plt.subplots(1, len(modes), squeeze=False, sharey=True,
+                             figsize=(3.4 * len(modes) + 2,
+                                      0.28 * len(order) + 1.6))
+    labels = [g.replace("g__", "") for g in shifts.index]
+    for ax, mode in zip(axes[0], modes):
+        values = shifts[mode].to_numpy()
+        colors = np.where(values >= 0, "#4f9a55", "#c0504d")
+        ax.barh(labels, values, color=colors)
+        for y, (v, q) in enumerate(zip(values, qs[mode])):
+            if q < 0.05:
+                ax.text(v, y, " *", va="center",
+                        ha="left" if v >= 0 else "right")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(mode)
+        ax.set_xlabel("shift in cosine similarity\nto the reference group")
+    section.figure(fig, output_dir, "shift-by-mode",
+                   "Mean shift toward the reference group per genus and "
+                   "perturbation (green: toward, red: away; * q < 0.05); "
+                   f"genera sorted by the {modes[0]} shift")
+
+
+def _plot_enrich_reduce(effects, output_dir, section):
+    shifts = effects.pivot(index="genus", columns="mode", values="shift")
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.scatter(shifts["enrich"], shifts["reduce"], s=18, color="#3b75af")
+    label = (shifts["enrich"] - shifts["reduce"]).abs() \
+        .sort_values(ascending=False).index[:PLOT_GENERA]
+    for genus in label:
+        ax.annotate(genus.replace("g__", ""),
+                    (shifts.at[genus, "enrich"], shifts.at[genus, "reduce"]),
+                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("shift when enriched (moved to the top)")
+    ax.set_ylabel("shift when reduced (moved to the bottom)")
+    section.figure(fig, output_dir, "enrich-vs-reduce",
+                   "Enrichment against reduction: genera in the upper-left "
+                   "move the target samples toward the reference group when "
+                   "reduced, those in the lower-right when enriched")
+
+
+def perturbation_summary(output_dir: str, effects: pd.DataFrame) -> None:
+    first = effects.iloc[0]
+    ranked = effects.sort_values("shift", ascending=False)
+    section = Section(
+        "Genera ranked by shift toward the reference group",
+        "For each genus and perturbation, the mean change of the cosine "
+        "similarity between a target sample's MGM embedding and the mean "
+        "embedding of the reference group, over the target samples that "
+        "contain the genus. Positive: the perturbation makes the target "
+        "samples look more like the reference group. Enrich moves the "
+        "genus to the top of the sample's ranking, reduce to the bottom, "
+        "delete removes it. p-values: paired Wilcoxon signed-rank test "
+        "(after vs before); q-values: Benjamini-Hochberg over all rows.")
+    _plot_modes(effects, output_dir, section)
+    if {"enrich", "reduce"} <= set(effects["mode"]):
+        _plot_enrich_reduce(effects, output_dir, section)
+    section.table(ranked.set_index("genus"), output_dir,
+                  "perturbation-effects")
+    intro = (f"Target group {first['target_group']!r} "
+             f"({first['target_samples']} samples) perturbed toward reference "
+             f"group {first['reference_group']!r} "
+             f"({first['reference_samples']} samples) of the metadata "
+             f"column {first['metadata_column']!r}; "
+             f"{effects['genus'].nunique()} genera; modes: "
+             f"{', '.join(dict.fromkeys(effects['mode']))}; model: "
+             f"{first['model_kind']} ({first['pooling']} pooling).")
+    render(output_dir, "MGM in-silico perturbation", [section], intro=intro)

@@ -1,0 +1,192 @@
+"""Synthetic communities sampled from a pretrained MGM.
+
+A batched autoregressive sampler with its own seeded ``torch.Generator``
+(reproducible for a given ``random_state``): each sentence starts with
+``<bos>`` (and the label token when conditioned), special and label tokens
+are banned after the prefix, a genus is never repeated, ``<eos>`` cannot
+come first and is forced at ``max_length``. The rank order becomes relative
+abundances through a rank-abundance profile: the model's own (learned by
+``pretrain``) or, for a model without one, a Zipf law (abundance ∝ 1/rank).
+Ranks carry no exact abundances, so the abundances are a typical profile,
+not a prediction.
+"""
+from dataclasses import dataclass
+
+import biom
+import numpy as np
+import pandas as pd
+import torch
+
+from .engine import resolve_device, set_threads
+from .pretraining import N_RANKS, power_law
+from .vocabulary import BOS, EOS, SPECIAL_TOKENS
+
+UNCONDITIONED = "unconditioned"
+
+
+@dataclass
+class Sampling:
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    max_length: int = 512
+    random_state: int = 0
+    batch_size: int = 64
+    device: str = "auto"
+    threads: int = 0
+
+
+def rank_profile(model):
+    """Relative abundance by rank: the model's profile, else Zipf."""
+    profile = model.manifest.get("rank_abundance")
+    if profile:
+        return np.asarray(profile, dtype=float)
+    return power_law(np.arange(1, N_RANKS + 1))
+
+
+def label_prefixes(model, labels, n_samples):
+    """Per sample: the prefix token ids and the label (n per label)."""
+    if model.kind != "pretrained":
+        raise ValueError(
+            "Generation needs a pretrained MGM model (a language model); "
+            "a classifier cannot generate communities.")
+    if not labels:
+        return [[BOS]] * n_samples, [UNCONDITIONED] * n_samples
+    known = model.manifest.get("label_tokens") or {}
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        offered = (", ".join(map(repr, sorted(known))) if known else
+                   "none (the model was pre-trained without labels)")
+        raise ValueError(
+            f"Label(s) {', '.join(map(repr, unknown))} are not labels of "
+            f"this model. Its labels: {offered}. Pre-train with metadata to "
+            "condition generation on labels.")
+    prefixes, names = [], []
+    for label in dict.fromkeys(labels):
+        token = model.vocabulary.token_id(known[label])
+        prefixes += [[BOS, token]] * n_samples
+        names += [label] * n_samples
+    return prefixes, names
+
+
+def banned_tokens(vocabulary):
+    """Tokens never generated after the prefix (``<eos>`` excepted)."""
+    banned = torch.zeros(len(vocabulary), dtype=torch.bool)
+    banned[:len(SPECIAL_TOKENS)] = True
+    banned[EOS] = False
+    for token in vocabulary.label_tokens:
+        banned[vocabulary.token_id(token)] = True
+    return banned
+
+
+def filter_logits(logits, temperature, top_k, top_p):
+    """Temperature, top-k and nucleus (top-p) filtering of next-token
+    logits; removed tokens get ``-inf``."""
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if top_p < 1.0:
+        ordered, order = torch.sort(logits, descending=True)
+        probabilities = torch.softmax(ordered, -1)
+        outside = probabilities.cumsum(-1) - probabilities > top_p
+        logits = logits.scatter(
+            1, order, ordered.masked_fill(outside, -torch.inf))
+    return logits
+
+
+def sample_batch(network, prefix, banned, sampling, generator):
+    """Genus token ids of each sentence sampled after ``prefix``."""
+    n, start = prefix.shape
+    used = banned.repeat(n, 1)
+    done = torch.zeros(n, dtype=torch.bool, device=prefix.device)
+    steps = sampling.max_length - start
+    out = torch.full((n, steps), EOS, dtype=torch.long, device=prefix.device)
+    inputs, past = prefix, None
+    for step in range(steps):
+        result = network(input_ids=inputs, past_key_values=past,
+                         use_cache=True)
+        past = result.past_key_values
+        logits = result.logits[:, -1].float().masked_fill(used, -torch.inf)
+        if step == 0:
+            logits[:, EOS] = -torch.inf
+        if step == steps - 1:
+            logits = torch.full_like(logits, -torch.inf)
+            logits[:, EOS] = 0.0
+        logits = filter_logits(logits, sampling.temperature, sampling.top_k,
+                               sampling.top_p)
+        token = torch.multinomial(torch.softmax(logits, -1), 1,
+                                  generator=generator).squeeze(1)
+        token = token.masked_fill(done, EOS)
+        out[:, step] = token
+        used[torch.arange(n), token] = True
+        done |= token == EOS
+        if bool(done.all()):
+            break
+        inputs = token[:, None]
+    return [row[:int(np.argmax(row == EOS))] for row in out.cpu().numpy()]
+
+
+def sample_sentences(model, prefixes, sampling):
+    """Genus token ids of one sampled sentence per prefix."""
+    if not 3 <= sampling.max_length <= model.max_length:
+        raise ValueError(f"max_length must be between 3 and "
+                         f"{model.max_length}.")
+    set_threads(sampling.threads)
+    device = resolve_device(sampling.device)
+    network = model.network.to(device).eval()
+    generator = torch.Generator(device=device)
+    generator.manual_seed(sampling.random_state)
+    banned = banned_tokens(model.vocabulary).to(device)
+    sentences = []
+    with torch.inference_mode():
+        for start in range(0, len(prefixes), sampling.batch_size):
+            prefix = torch.as_tensor(
+                prefixes[start:start + sampling.batch_size], device=device)
+            sentences += sample_batch(network, prefix, banned, sampling,
+                                      generator)
+    return sentences
+
+
+def abundance_table(sentences, sample_ids, vocabulary, profile):
+    """Relative-frequency biom table of generated genus rank orders."""
+    tokens = np.unique(np.concatenate(sentences))
+    row = np.searchsorted(tokens, np.concatenate(sentences))
+    column = np.repeat(np.arange(len(sentences)),
+                       [len(s) for s in sentences])
+    values = np.concatenate([profile[:len(s)] / profile[:len(s)].sum()
+                             for s in sentences])
+    data = np.zeros((len(tokens), len(sentences)))
+    data[row, column] = values
+    names = [vocabulary.tokens[t] for t in tokens]
+    return biom.Table(data, names, list(sample_ids))
+
+
+def genus_lineage(token):
+    """A Greengenes-style lineage that only names the genus, so that the
+    generated table reads back into MGM and q2-taxa (genus = level 6)."""
+    return f"k__; p__; c__; o__; f__; {token}"
+
+
+def generate_samples(model, n_samples, labels=None, sampling=None):
+    """(table, taxonomy, labels) of ``n_samples`` per label (or in all)."""
+    if n_samples < 1:
+        raise ValueError("n_samples must be at least 1.")
+    sampling = sampling or Sampling()
+    prefixes, names = label_prefixes(model, labels, n_samples)
+    sentences = sample_sentences(model, prefixes, sampling)
+    if labels:
+        sample_ids = [f"synthetic-{label}-{i % n_samples + 1}"
+                      for i, label in enumerate(names)]
+    else:
+        sample_ids = [f"synthetic-{i + 1}" for i in range(len(names))]
+    table = abundance_table(sentences, sample_ids, model.vocabulary,
+                            rank_profile(model))
+    genera = table.ids(axis="observation")
+    taxonomy = pd.Series([genus_lineage(g) for g in genera],
+                         index=pd.Index(genera, name="Feature ID"),
+                         name="Taxon")
+    label_series = pd.Series(names, index=pd.Index(sample_ids,
+                                                   name="sample-id"),
+                             name="label")
+    return table, taxonomy, label_series

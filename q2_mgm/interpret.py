@@ -1,0 +1,343 @@
+"""Interpreting MGM: attention received by genera and in-silico perturbation.
+
+Attention: the engine averages the attention matrices of a sentence over all
+layers and heads; a genus's weight in a sample is the sum of its column (the
+attention it receives from the tokens that follow it). A genus absent from a
+sample receives nothing (weight 0).
+
+Perturbation: a genus of a target-group sample is moved right after
+``<bos>`` (``enrich``), right before ``<eos>`` (``reduce``) or removed
+(``delete``); the cosine similarity of the sample's embedding to the mean
+embedding of the reference group is compared before and after.
+"""
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.stats import ks_2samp, wilcoxon
+
+from .tokens import Sentences
+
+MODES = ("enrich", "reduce", "delete")
+EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
+                  "similarity_after", "shift", "wilcoxon_statistic",
+                  "p_value", "q_value")
+
+
+# Groups -------------------------------------------------------------------
+
+def sample_groups(sample_ids, column):
+    """Group of each sample that has a value in the metadata column."""
+    values = column.to_series().reindex(sample_ids).dropna().astype(str)
+    if values.empty:
+        raise ValueError(
+            f"No sample of the table has a value in the metadata column "
+            f"{column.name!r}. Check that the metadata belongs to this table.")
+    return values
+
+
+def check_groups(groups, column_name, *names):
+    """Error unless every named group has samples."""
+    present = sorted(groups.unique())
+    for name in names:
+        if name not in present:
+            raise ValueError(
+                f"Group {name!r} has no sample in the metadata column "
+                f"{column_name!r} (among the table's samples). Groups "
+                f"found: {', '.join(present)}.")
+
+
+def benjamini_hochberg(p_values):
+    """Benjamini-Hochberg adjusted p-values (q-values)."""
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    n = ok.sum()
+    if n:
+        order = np.argsort(p[ok])
+        ranked = p[ok][order] * n / np.arange(1, n + 1)
+        adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+        out = np.empty(n)
+        out[order] = np.minimum(adjusted, 1.0)
+        q[ok] = out
+    return q
+
+
+# Attention ----------------------------------------------------------------
+
+@dataclass
+class Attention:
+    """Attention received by every genus token of every sentence."""
+
+    sample_ids: pd.Index
+    sample: np.ndarray      # sentence position of each record
+    token: np.ndarray       # genus token id of each record
+    weight: np.ndarray      # averaged over layers and heads
+    per_layer: np.ndarray   # records x layers (averaged over heads)
+
+    def matrix(self, vocabulary, values=None):
+        """Samples x genus tokens DataFrame (0 where a genus is absent)."""
+        values = self.weight if values is None else values
+        genera, column = np.unique(self.token, return_inverse=True)
+        dense = sp.csr_matrix(
+            (values, (self.sample, column)),
+            shape=(len(self.sample_ids), len(genera))).toarray()
+        names = [vocabulary.tokens[t] for t in genera]
+        return pd.DataFrame(dense, index=self.sample_ids,
+                            columns=pd.Index(names, name="genus"))
+
+    def presence(self, vocabulary):
+        return self.matrix(vocabulary, np.ones(len(self.token))) > 0
+
+
+def attention(engine, sentences, vocabulary):
+    """Collect the attention each genus token receives, per sentence."""
+    is_genus = np.array([t.startswith("g__") for t in vocabulary.tokens])
+    parts = []
+    for position, weights, per_layer in engine.attention_received(sentences):
+        tokens = sentences.sentence(position)
+        keep = is_genus[tokens]
+        parts.append((np.full(keep.sum(), position), tokens[keep],
+                      weights[keep], per_layer[:, keep].T))
+    sample, token, weight, layers = (np.concatenate(p) for p in zip(*parts))
+    return Attention(sentences.sample_ids, sample, token, weight, layers)
+
+
+def importance(weights, presence, groups=None):
+    """Mean attention where present, and prevalence, per genus (and group).
+
+    Columns are ``importance`` and ``prevalence``, or
+    ``importance:<group>`` and ``prevalence:<group>`` per group; rows are
+    sorted by the mean of the importance columns, highest first.
+    """
+    if groups is None:
+        groups = pd.Series("", index=weights.index)
+    weights, presence = weights.loc[groups.index], presence.loc[groups.index]
+    columns = {}
+    for group in sorted(groups.unique()):
+        members = groups.index[groups == group]
+        present = presence.loc[members].sum()
+        mean = weights.loc[members].sum() / present.where(present > 0)
+        suffix = f":{group}" if group else ""
+        columns[f"importance{suffix}"] = mean.fillna(0.0)
+        columns[f"prevalence{suffix}"] = present / len(members)
+    out = pd.DataFrame(columns)
+    out = out.loc[:, [c for c in out if c.startswith("importance")] +
+                  [c for c in out if c.startswith("prevalence")]]
+    order = out.filter(like="importance").mean(axis=1)
+    out = out.loc[order.sort_values(ascending=False, kind="stable").index]
+    out.index.name = "genus"
+    return out
+
+
+def comparisons(groups):
+    """(group, others) pairs: one for two groups, one-vs-rest beyond."""
+    names = sorted(groups.unique())
+    if len(names) < 2:
+        raise ValueError(
+            f"The metadata column has only one group ({names[0]!r}) among "
+            "the table's samples; at least two are needed to compare.")
+    if len(names) == 2:
+        return [(names[0], [names[1]])]
+    return [(name, [n for n in names if n != name]) for name in names]
+
+
+def ks_tests(weights, presence, groups, min_prevalence=0.0):
+    """Two-sample KS test of each genus's per-sample attention.
+
+    Absent genera count as 0 attention. Genera below ``min_prevalence`` in
+    both sides of a comparison are skipped. q-values are Benjamini-Hochberg
+    within each comparison.
+    """
+    frames = []
+    for group, others in comparisons(groups):
+        inside = groups.index[groups == group]
+        outside = groups.index[groups.isin(others)]
+        prev_in = presence.loc[inside].mean()
+        prev_out = presence.loc[outside].mean()
+        keep = (prev_in >= min_prevalence) | (prev_out >= min_prevalence)
+        rows = []
+        for genus in weights.columns[keep.to_numpy()]:
+            a = weights.loc[inside, genus].to_numpy()
+            b = weights.loc[outside, genus].to_numpy()
+            test = ks_2samp(a, b)
+            rows.append((genus, group, " + ".join(others), a.mean(),
+                         b.mean(), prev_in[genus], prev_out[genus],
+                         test.statistic, test.pvalue))
+        frame = pd.DataFrame(rows, columns=[
+            "genus", "group", "compared_with", "mean_attention_group",
+            "mean_attention_others", "prevalence_group",
+            "prevalence_others", "ks_statistic", "p_value"])
+        frame["q_value"] = benjamini_hochberg(frame["p_value"])
+        frame["higher_in"] = np.where(
+            frame["mean_attention_group"] >= frame["mean_attention_others"],
+            group, frame["compared_with"])
+        frames.append(frame.sort_values(["q_value", "ks_statistic"],
+                                        ascending=[True, False]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def layer_profile(attention_, vocabulary, groups, genera):
+    """Mean attention received per layer where present: one DataFrame
+    (genera x layers) per group."""
+    names = np.array(vocabulary.tokens)[attention_.token]
+    sample_group = groups.reindex(attention_.sample_ids).to_numpy()
+    layers = pd.DataFrame(
+        attention_.per_layer,
+        columns=[f"layer {i + 1}" for i in range(attention_.per_layer.shape[1])])
+    layers["genus"] = names
+    layers["group"] = sample_group[attention_.sample]
+    layers = layers[layers["genus"].isin(genera) & layers["group"].notna()]
+    return {group: frame.drop(columns="group").groupby("genus").mean()
+            .reindex(genera)
+            for group, frame in layers.groupby("group")}
+
+
+# Perturbation ----------------------------------------------------------------
+
+def perturb_sentence(sentence, index, mode):
+    """The sentence with the token at ``index`` moved or removed.
+
+    ``<bos>`` (first) and ``<eos>`` (last) always stay in place.
+    """
+    token = sentence[index]
+    body = np.delete(sentence, index)
+    if mode == "enrich":
+        return np.insert(body, 1, token)
+    if mode == "reduce":
+        return np.insert(body, len(body) - 1, token)
+    return body
+
+
+def cosine_to(vectors, centroid):
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(centroid)
+    return (vectors @ centroid) / np.where(norms == 0, 1, norms)
+
+
+def perturbation_jobs(sentences, genus_ids, modes):
+    """(sentence position, genus id, mode, perturbed tokens) of every
+    perturbation of the genera present in the sentences."""
+    wanted = set(int(g) for g in genus_ids)
+    for position in range(len(sentences)):
+        sentence = sentences.sentence(position)
+        for index in range(1, len(sentence) - 1):
+            if int(sentence[index]) in wanted:
+                for mode in modes:
+                    yield (position, int(sentence[index]), mode,
+                           perturb_sentence(sentence, index, mode))
+
+
+def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
+                              pooling, chunk_size=4096):
+    """Long DataFrame: one row per sample x genus x mode with the cosine
+    similarity to ``centroid`` before and after the perturbation.
+
+    Perturbed sentences are embedded in chunks through the engine, which
+    batches them by length (one forward pass per batch).
+    """
+    before = cosine_to(engine.embed(sentences, pooling=pooling), centroid)
+    records, chunk = [], []
+
+    def flush():
+        embedded = engine.embed(Sentences.from_list(
+            np.arange(len(chunk)), [job[3] for job in chunk]),
+            pooling=pooling)
+        after = cosine_to(embedded, centroid)
+        for job, value in zip(chunk, after):
+            records.append((job[0], job[1], job[2], before[job[0]], value))
+        chunk.clear()
+
+    for job in perturbation_jobs(sentences, genus_ids, modes):
+        chunk.append(job)
+        if len(chunk) >= chunk_size:
+            flush()
+    if chunk:
+        flush()
+    return pd.DataFrame(records, columns=["sample", "token", "mode",
+                                          "before", "after"])
+
+
+def paired_test(after, before):
+    """Wilcoxon signed-rank of after vs before; (0, 1) when nothing moved."""
+    if np.allclose(after, before, rtol=0, atol=1e-7):
+        return 0.0, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = wilcoxon(after, before)
+    return float(result.statistic), float(result.pvalue)
+
+
+def summarize_effects(similarities, vocabulary):
+    """One row per genus x mode: samples, mean similarities, shift, test."""
+    rows = []
+    for (token, mode), frame in similarities.groupby(["token", "mode"],
+                                                      sort=False):
+        before, after = frame["before"].to_numpy(), frame["after"].to_numpy()
+        statistic, p_value = paired_test(after, before)
+        rows.append((vocabulary.tokens[token], mode, len(frame),
+                     before.mean(), after.mean(), (after - before).mean(),
+                     statistic, p_value))
+    effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS[:-1]))
+    effects["q_value"] = benjamini_hochberg(effects["p_value"])
+    effects = effects.sort_values("shift", ascending=False, kind="stable")
+    effects.index = pd.Index(effects["genus"] + ":" + effects["mode"],
+                             name="id")
+    return effects
+
+
+# Genus selection --------------------------------------------------------
+
+def resolve_genera(names, vocabulary):
+    """Vocabulary tokens of user-given genus names; error naming unknowns.
+
+    ``Bacteroides``, ``g__Bacteroides`` and full lineages are accepted.
+    """
+    resolved, unknown = [], []
+    for name in names:
+        text = name.strip()
+        if ";" not in text and "__" not in text:
+            text = "g__" + text
+        position = vocabulary.genus_position(text)
+        if position < 0:
+            unknown.append(name)
+        else:
+            resolved.append(vocabulary.genus_tokens[position])
+    if unknown:
+        raise ValueError(
+            f"Not genera of the MGM vocabulary: {', '.join(unknown)}. Check "
+            "the spelling (for example 'Bacteroides' or 'g__Bacteroides'); "
+            "`qiime mgm summarize-coverage` lists the genera it recognises.")
+    return list(dict.fromkeys(resolved))
+
+
+def target_prevalence(sentences, vocabulary):
+    """Fraction of the sentences that contain each genus token, highest
+    first (ties in vocabulary order)."""
+    is_genus = np.array([t.startswith("g__") for t in vocabulary.tokens])
+    counts = np.zeros(len(vocabulary.tokens))
+    for position in range(len(sentences)):
+        tokens = np.unique(sentences.sentence(position))
+        counts[tokens[is_genus[tokens]]] += 1
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    return pd.Series(counts[order] / len(sentences),
+                     index=[vocabulary.tokens[t] for t in order])
+
+
+def choose_genera(sentences, vocabulary, genera, top_n, target_group):
+    """Genus tokens to perturb: the given ones, else the ``top_n`` most
+    prevalent in the target sentences. Given genera absent from every
+    target sample are an error naming them."""
+    prevalence = target_prevalence(sentences, vocabulary)
+    if not genera:
+        return list(prevalence.index[:top_n])
+    chosen = resolve_genera(genera, vocabulary)
+    absent = [g for g in chosen if g not in prevalence.index]
+    if absent:
+        raise ValueError(
+            f"Genera absent from every sample of the target group "
+            f"{target_group!r}: {', '.join(absent)}. They cannot be "
+            "perturbed; remove them from the list.")
+    return chosen

@@ -1,0 +1,261 @@
+"""Attention importance, keystone genera and perturbation, through the API.
+
+The constructed example: mouse samples split by diet, with a genus absent
+from the mouse data (Thermus) planted at high abundance in every Western
+sample only. It must come out on top everywhere.
+"""
+import copy
+import subprocess
+import sys
+
+import biom
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+import torch
+from qiime2.plugins.mgm.actions import (attention_importance,
+                                        keystone_summary, perturb,
+                                        perturbation_summary)
+
+from .. import interpret
+from ..model import MGMModel, build_network
+from ..vocabulary import BOS, EOS
+from . import _data
+
+PLANTED = "g__Thermus"
+LINEAGE = ("k__Bacteria; p__Deinococcus-Thermus; c__Deinococci; "
+           "o__Thermales; f__Thermaceae; g__Thermus")
+PER_GROUP = 12
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Table, taxonomy and diet column: 12 BK + 12 Western samples,
+    Thermus planted in the Western ones."""
+    metadata = _data.example_metadata()
+    diet = metadata.get_column("diet").to_series()
+    keep = pd.concat([diet[diet == g].iloc[:PER_GROUP]
+                      for g in ("BK", "Western")])
+    view = _data.example_table().view(biom.Table)
+    view = view.filter(set(keep.index), axis="sample", inplace=False)
+    view = view.remove_empty(axis="observation", inplace=False)
+    samples = view.ids(axis="sample")
+    extra = np.where(diet.reindex(samples) == "Western",
+                     view.sum(axis="sample") * 0.3, 0.0)[None, :]
+    data = np.vstack([view.matrix_data.toarray(), extra])
+    table = biom.Table(data, list(view.ids(axis="observation")) + ["planted"],
+                       samples)
+    taxonomy = _data.example_taxonomy().view(pd.Series)
+    taxonomy = pd.concat([taxonomy, pd.Series({"planted": LINEAGE})])
+    taxonomy.index.name, taxonomy.name = "Feature ID", "Taxon"
+    column = qiime2.CategoricalMetadataColumn(keep.rename("diet"))
+    return (qiime2.Artifact.import_data("FeatureTable[Frequency]", table),
+            qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy),
+            column)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """A tiny fine-tuned-like classifier: pretrained backbone, random head."""
+    pretrained = _data.pretrained()
+    config = copy.deepcopy(pretrained.network.config)
+    config.num_labels = 2
+    network = build_network(config, "classifier")
+    network.transformer.load_state_dict(
+        pretrained.network.transformer.state_dict())
+    torch.manual_seed(0)
+    model = MGMModel(network.eval(), pretrained.vocabulary, manifest={
+        "kind": "classifier", "labels": ["BK", "Western"],
+        "max_length": 512, "pooling": "eos"})
+    return qiime2.Artifact.import_data("MGMModel[Classifier]", model)
+
+
+def three_groups(column):
+    series = column.to_series().copy()
+    series.iloc[::3] = "Other"
+    return qiime2.CategoricalMetadataColumn(series)
+
+
+# Core logic ---------------------------------------------------------------
+
+def test_perturbed_sentences_keep_bos_and_eos():
+    sentence = np.array([BOS, 10, 11, 12, EOS])
+    assert list(interpret.perturb_sentence(sentence, 2, "enrich")) == \
+        [BOS, 11, 10, 12, EOS]
+    assert list(interpret.perturb_sentence(sentence, 2, "reduce")) == \
+        [BOS, 10, 12, 11, EOS]
+    assert list(interpret.perturb_sentence(sentence, 2, "delete")) == \
+        [BOS, 10, 12, EOS]
+    single = np.array([BOS, 10, EOS])
+    assert list(interpret.perturb_sentence(single, 1, "delete")) == \
+        [BOS, EOS]
+
+
+def test_benjamini_hochberg():
+    q = interpret.benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
+    assert np.allclose(q, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+
+
+def test_genus_names_resolve_to_tokens():
+    vocabulary = _data.pretrained().vocabulary
+    assert interpret.resolve_genera(
+        ["Bacteroides", "g__Bacteroides", "Lactobacillus"], vocabulary) == \
+        ["g__Bacteroides", "g__Lactobacillus"]
+
+
+# attention-importance and keystone-summary --------------------------------
+
+def test_planted_genus_gets_top_attention(planted):
+    table, taxonomy, diet = planted
+    importance, = attention_importance(table, taxonomy, metadata=diet)
+    df = importance.view(pd.DataFrame)
+    assert list(df.columns) == ["importance:BK", "importance:Western",
+                                "prevalence:BK", "prevalence:Western"]
+    assert df["importance:Western"].idxmax() == PLANTED
+    assert df.loc[PLANTED, "prevalence:Western"] == 1.0
+    assert df.loc[PLANTED, "prevalence:BK"] == 0.0
+    assert df.loc[PLANTED, "importance:BK"] == 0.0
+    assert df.index.str.startswith("g__").all()
+
+
+def test_importance_ungrouped_on_a_classifier(planted, classifier):
+    table, taxonomy, _ = planted
+    importance, = attention_importance(table, taxonomy, model=classifier)
+    df = importance.view(pd.DataFrame)
+    assert list(df.columns) == ["importance", "prevalence"]
+    assert df["prevalence"].between(0, 1).all()
+    assert (df["importance"] > 0).all()
+
+
+def test_keystone_summary_ranks_the_planted_genus_first(planted, tmp_path):
+    table, taxonomy, diet = planted
+    viz, = keystone_summary(table, taxonomy, metadata=diet, top_n=5)
+    viz.export_data(tmp_path)
+    tests = pd.read_csv(tmp_path / "ks-tests.tsv", sep="\t")
+    first = tests.iloc[0]
+    assert first["genus"] == PLANTED
+    assert first["ks_statistic"] == 1.0
+    assert first["q_value"] < 0.001
+    assert first["higher_in"] == "Western"
+    for name in ("index.html", "top-genera.tsv", "attention-importance.tsv",
+                 "attention-by-group.png", "attention-by-layer.png"):
+        assert (tmp_path / name).exists()
+
+
+def test_keystone_summary_one_vs_rest(planted, classifier, tmp_path):
+    table, taxonomy, diet = planted
+    viz, = keystone_summary(table, taxonomy, metadata=three_groups(diet),
+                            model=classifier, min_prevalence=0.5)
+    viz.export_data(tmp_path)
+    tests = pd.read_csv(tmp_path / "ks-tests.tsv", sep="\t")
+    assert set(tests["group"]) == {"BK", "Other", "Western"}
+    western = tests[tests["group"] == "Western"]
+    assert set(western["compared_with"]) == {"BK + Other"}
+
+
+# perturb and perturbation-summary -----------------------------------------
+
+def test_deleting_the_planted_genus_moves_toward_reference(planted):
+    table, taxonomy, diet = planted
+    effects, = perturb(table, taxonomy, metadata=diet,
+                       reference_group="BK", target_group="Western",
+                       top_n=4)
+    df = effects.view(pd.DataFrame)
+    assert set(df["mode"]) == {"enrich", "reduce", "delete"}
+    assert PLANTED in set(df["genus"])
+    assert len(df) == 3 * df["genus"].nunique()
+    deletions = df[df["mode"] == "delete"].sort_values("shift",
+                                                       ascending=False)
+    top = deletions.iloc[0]
+    assert top["genus"] == PLANTED
+    assert top["shift"] > 0
+    assert top["samples"] == PER_GROUP
+    assert top["p_value"] < 0.01
+    assert (df["reference_group"] == "BK").all()
+    assert (df["pooling"] == "mean").all()
+    metadata = effects.view(qiime2.Metadata)
+    assert f"{PLANTED}:delete" in metadata.ids
+
+
+def test_perturb_given_genera_on_a_classifier(planted, classifier, tmp_path):
+    table, taxonomy, diet = planted
+    effects, = perturb(table, taxonomy, metadata=diet, model=classifier,
+                       reference_group="BK", target_group="Western",
+                       genera=["Thermus", "g__Lactobacillus"],
+                       modes=["enrich", "reduce"])
+    df = effects.view(pd.DataFrame)
+    assert sorted(df.index) == sorted(
+        f"{g}:{m}" for g in (PLANTED, "g__Lactobacillus")
+        for m in ("enrich", "reduce"))
+    assert (df["pooling"] == "eos").all()
+    assert (df["model_kind"] == "classifier").all()
+    viz, = perturbation_summary(effects)
+    viz.export_data(tmp_path)
+    assert (tmp_path / "enrich-vs-reduce.png").exists()
+    assert (tmp_path / "perturbation-effects.tsv").exists()
+
+
+# Bad input ------------------------------------------------------------------
+
+@pytest.mark.parametrize("reference, target, genera, message", [
+    ("BK", "BK", None, "the same"),
+    ("Healthy", "Western", None, "'Healthy' has no sample"),
+    ("BK", "Western", ["Notagenus"], "Not genera of the MGM vocabulary: "
+                                     "Notagenus"),
+    ("BK", "Western", ["Thermus", "Deinococcus"],
+     "absent from every sample of the target group 'Western': "
+     "g__Deinococcus"),
+])
+def test_perturb_bad_input(planted, reference, target, genera, message):
+    table, taxonomy, diet = planted
+    with pytest.raises(ValueError, match=message):
+        perturb(table, taxonomy, metadata=diet, reference_group=reference,
+                target_group=target, genera=genera)
+
+
+def test_group_without_table_samples_is_an_error(planted):
+    table, taxonomy, diet = planted
+    other = qiime2.CategoricalMetadataColumn(pd.Series(
+        ["a", "b"], index=pd.Index(["x1", "x2"], name="id"), name="g"))
+    with pytest.raises(ValueError, match="No sample of the table"):
+        attention_importance(table, taxonomy, metadata=other)
+
+
+def test_keystone_needs_two_groups(planted):
+    table, taxonomy, diet = planted
+    single = qiime2.CategoricalMetadataColumn(
+        diet.to_series().where(diet.to_series() == "BK").dropna())
+    with pytest.raises(ValueError, match="only one group"):
+        keystone_summary(table, taxonomy, metadata=single)
+
+
+def test_effects_format_rejects_bad_files(tmp_path):
+    from .._setup_interpretation import PerturbationEffectsFormat
+    path = tmp_path / "effects.tsv"
+    path.write_text("id\tgenus\nx\tg__A\n")
+    with pytest.raises(qiime2.plugin.ValidationError, match="missing"):
+        PerturbationEffectsFormat(str(path), mode="r").validate()
+
+
+# Command line -----------------------------------------------------------------
+
+def test_command_line_perturb(planted, tmp_path):
+    table, taxonomy, diet = planted
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    diet.to_dataframe().to_csv(tmp_path / "metadata.tsv", sep="\t",
+                               index_label="sample-id")
+    out = tmp_path / "effects.qza"
+    subprocess.run(
+        [sys.executable, "-m", "q2cli", "mgm", "perturb",
+         "--i-table", str(tmp_path / "table.qza"),
+         "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
+         "--m-metadata-file", str(tmp_path / "metadata.tsv"),
+         "--m-metadata-column", "diet",
+         "--p-reference-group", "BK", "--p-target-group", "Western",
+         "--p-genera", "Thermus", "--p-modes", "delete",
+         "--o-effects", str(out)], check=True, capture_output=True)
+    df = qiime2.Artifact.load(str(out)).view(pd.DataFrame)
+    assert list(df.index) == [f"{PLANTED}:delete"]
+    assert df.iloc[0]["shift"] > 0

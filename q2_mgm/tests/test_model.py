@@ -1,0 +1,140 @@
+"""The packaged weights, model directories and their validation."""
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import qiime2
+import torch
+
+from .. import model as mgm_model
+from ..vocabulary import BOS, EOS
+from . import _data
+
+REPO = Path(__file__).resolve().parents[2]
+CONVERTER = REPO / "scripts" / "convert_weights.py"
+# `make test` downloads the published wheel (pip download --no-deps
+# microformer-mgm==0.5.8) and points this variable at it.
+WHEEL = os.environ.get("Q2_MGM_PUBLISHED_WHEEL")
+needs_wheel = pytest.mark.skipif(
+    not (WHEEL and Path(WHEEL).is_file() and CONVERTER.is_file()),
+    reason="set Q2_MGM_PUBLISHED_WHEEL to the microformer-mgm 0.5.8 wheel "
+           "(`make test` does) to compare with the published weights")
+
+
+def converter():
+    spec = importlib.util.spec_from_file_location("convert_weights",
+                                                  CONVERTER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fixed_sentences():
+    vocabulary = _data.pretrained().vocabulary
+    rng = np.random.default_rng(0)
+    sentences = []
+    for length in (3, 10, 57, 200, 510):
+        genera = rng.choice(vocabulary.genus_ids, length - 2, replace=False)
+        sentences.append([BOS, *genera, EOS])
+    return sentences
+
+
+@needs_wheel
+def test_packaged_logits_equal_published_weights():
+    published, _ = converter().published_network(WHEEL)
+    packaged = _data.pretrained().network
+    for sentence in fixed_sentences():
+        ids = torch.tensor([sentence])
+        with torch.no_grad():
+            expected = published(input_ids=ids).logits
+            found = packaged(input_ids=ids).logits
+        assert (expected - found).abs().max().item() < 1e-5
+
+
+@needs_wheel
+def test_conversion_is_reproducible(tmp_path):
+    converter().convert(WHEEL, tmp_path)
+    packaged = mgm_model.packaged_model_path() / "SHA256SUMS"
+    assert (tmp_path / "SHA256SUMS").read_text() == packaged.read_text()
+
+
+def test_packaged_checksums():
+    import hashlib
+    root = mgm_model.packaged_model_path()
+    for line in (root / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() \
+            == digest
+
+
+def test_packaged_model_shape():
+    model = _data.pretrained()
+    assert model.kind == "pretrained"
+    assert len(model.vocabulary) == 9669
+    assert model.vocabulary.tokens[:4] == ("<pad>", "<mask>", "<bos>",
+                                           "<eos>")
+    config = model.network.config
+    assert (config.n_layer, config.n_head, config.n_embd,
+            config.n_positions) == (8, 8, 256, 512)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(mgm_model.packaged_model_path(), target)
+    return target
+
+
+def edit_json(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+DAMAGE = {
+    "missing weights": lambda d: (d / "model.safetensors").unlink(),
+    "bad manifest json": lambda d: (d / "manifest.json").write_text("{"),
+    "unknown kind": lambda d: edit_json(d / "manifest.json", kind="x"),
+    "classifier without head": lambda d: edit_json(
+        d / "manifest.json", kind="classifier", labels=["a", "b"]),
+    "vocabulary too short": lambda d: (d / "vocabulary.txt").write_text(
+        "\n".join((d / "vocabulary.txt").read_text().splitlines()[:-1])),
+    "config vocab size": lambda d: edit_json(d / "config.json",
+                                             vocab_size=10),
+    "truncated weights": lambda d: (d / "model.safetensors").write_bytes(
+        (d / "model.safetensors").read_bytes()[:1000]),
+    "normalization order": lambda d: (d / "normalization.tsv").write_text(
+        "genus\tmean\tstd\ng__Zzz\t0.1\t0.1\n"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_model_is_rejected(model_dir, damage):
+    DAMAGE[damage](model_dir)
+    with pytest.raises(mgm_model.ModelError, match="damaged"):
+        mgm_model.load(model_dir)
+    with pytest.raises(qiime2.plugin.ValidationError):
+        qiime2.Artifact.import_data("MGMModel[Pretrained]", str(model_dir))
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _data.pretrained()
+    mgm_model.save(mgm_model.MGMModel(model.network, model.vocabulary,
+                                      {**model.manifest, "extra": 1}),
+                   tmp_path)
+    loaded = mgm_model.load(tmp_path)
+    assert loaded.manifest["extra"] == 1
+    for name, tensor in model.network.state_dict().items():
+        assert torch.equal(tensor, loaded.network.state_dict()[name])
+
+
+def test_pretrained_model_action_ships_package_files():
+    from qiime2.plugins.mgm.actions import pretrained_model
+    artifact, = pretrained_model()
+    assert str(artifact.type) == "MGMModel[Pretrained]"
+    view = artifact.view(mgm_model.MGMModel)
+    assert len(view.vocabulary) == 9669

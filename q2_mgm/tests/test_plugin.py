@@ -1,0 +1,27 @@
+"""Every action is documented, cited and has a usage example that runs."""
+import pytest
+from qiime2.sdk import PluginManager
+from qiime2.sdk.usage import ExecutionUsage
+
+PLUGIN = PluginManager().plugins["mgm"]
+EXAMPLES = [(action_id, name, example)
+            for action_id, action in sorted(PLUGIN.actions.items())
+            for name, example in action.examples.items()]
+
+
+@pytest.mark.parametrize("action_id", sorted(PLUGIN.actions))
+def test_action_is_documented(action_id):
+    action = PLUGIN.actions[action_id]
+    assert action.examples, f"{action_id} has no usage example"
+    assert action.citations, f"{action_id} has no citation"
+    signature = action.signature
+    for name, spec in {**signature.inputs, **signature.parameters}.items():
+        assert spec.has_description(), f"{action_id}: {name} undocumented"
+
+
+@pytest.mark.parametrize("action_id, name, example", EXAMPLES,
+                         ids=[f"{a}:{n}" for a, n, _ in EXAMPLES])
+def test_usage_example_runs(action_id, name, example, tmp_path,
+                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    example(ExecutionUsage())  # raises if the example does not run

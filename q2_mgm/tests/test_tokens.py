@@ -1,0 +1,133 @@
+import biom
+import numpy as np
+import pandas as pd
+import pytest
+
+from ..tokens import genus_table, rank_sentences, tokenize
+from ..vocabulary import BOS, EOS, SPECIAL_TOKENS, Vocabulary
+from . import _data
+from .reference import genus_frame, published_sentences
+
+LINEAGES = [
+    ("k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; "
+     "f__Bacteroidaceae; g__Bacteroides; s__fragilis", "g__Bacteroides"),
+    ("k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; "
+     "f__Ruminococcaceae; g__[Ruminococcus]; s__", "g__Ruminococcus"),
+    ("D_0__Bacteria;D_1__Proteobacteria;D_2__Gammaproteobacteria;"
+     "D_3__Enterobacteriales;D_4__Enterobacteriaceae;"
+     "D_5__Escherichia-Shigella", "g__Escherichia"),
+    ("d__Bacteria; p__Proteobacteria; c__Gammaproteobacteria; "
+     "o__Enterobacterales; f__Enterobacteriaceae; g__Escherichia-Shigella",
+     "g__Escherichia"),
+    ("d__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; "
+     "f__Clostridiaceae; g__Clostridium_sensu_stricto_1",
+     "g__Clostridium"),
+    ("d__Bacteria;p__Bacteroidota;c__Bacteroidia;o__Bacteroidales;"
+     "f__Bacteroidaceae;g__Bacteroides_A;s__Bacteroides_A sp1",
+     "g__Bacteroides"),
+    ("Bacteria;Proteobacteria;Gammaproteobacteria;Enterobacteriales;"
+     "Enterobacteriaceae;Escherichia/Shigella", "g__Escherichia"),
+    ("Root;Bacteria;Firmicutes;Clostridia;Clostridiales;"
+     "Ruminococcaceae;Faecalibacterium", "g__Faecalibacterium"),
+    ("k__Bacteria; p__Proteobacteria; c__Betaproteobacteria; "
+     "o__Rhodocyclales; f__Rhodocyclaceae; g__Candidatus Accumulibacter",
+     "g__Candidatus_Accumulibacter"),
+    ("k__Bacteria; p__Proteobacteria; c__Betaproteobacteria; "
+     "o__Rhodocyclales; f__Rhodocyclaceae; g__Candidatus_Accumulibacter",
+     "g__Candidatus_Accumulibacter"),
+    ("k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; "
+     "f__Lachnospiraceae; g__", None),
+    ("d__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; "
+     "f__Lachnospiraceae; g__uncultured", None),
+    ("Unassigned", None),
+    ("k__Bacteria; p__Firmicutes", None),
+]
+
+
+@pytest.mark.parametrize("lineage, expected", LINEAGES)
+def test_genus_mapping(lineage, expected):
+    vocabulary = _data.pretrained().vocabulary
+    position = vocabulary.genus_position(lineage)
+    found = vocabulary.genus_tokens[position] if position >= 0 else None
+    assert found == expected
+
+
+def example_genera():
+    vocabulary = _data.pretrained().vocabulary
+    table = _data.example_table().view(biom.Table)
+    taxonomy = _data.example_taxonomy().view(pd.Series)
+    return genus_table(table, taxonomy, vocabulary), vocabulary
+
+
+def test_sentences_match_published_preprocessing():
+    genera, vocabulary = example_genera()
+    sentences, _ = rank_sentences(genera, vocabulary)
+    expected = published_sentences(genus_frame(genera, vocabulary),
+                                   vocabulary)
+    assert len(expected) == len(sentences) == 139
+    for i, sample in enumerate(sentences.sample_ids):
+        assert list(sentences.sentence(i)) == expected[sample]
+
+
+def random_wide_table(n_samples=6, n_genera=700, seed=1):
+    """Samples with up to 700 distinct vocabulary genera."""
+    vocabulary = _data.pretrained().vocabulary
+    rng = np.random.default_rng(seed)
+    genera = rng.choice(vocabulary.genus_tokens, n_genera, replace=False)
+    counts = rng.integers(0, 1000, size=(n_genera, n_samples))
+    counts[:, 0] = rng.integers(1, 1000, size=n_genera)   # 700 genera
+    counts[rng.random(counts.shape) < 0.5] = 0
+    counts[:, 0] = np.maximum(counts[:, 0], 1)
+    features = [f"F{i}" for i in range(n_genera)]
+    table = biom.Table(counts.astype(float), features,
+                       [f"S{j}" for j in range(n_samples)])
+    taxonomy = pd.Series({f: f"k__Bacteria; {g}" for f, g in
+                          zip(features, genera)})
+    return table, taxonomy, vocabulary
+
+
+def test_long_samples_keep_eos_and_drop_lowest_ranked():
+    table, taxonomy, vocabulary = random_wide_table()
+    genera = genus_table(table, taxonomy, vocabulary)
+    sentences, n_genera = rank_sentences(genera, vocabulary)
+    expected = published_sentences(genus_frame(genera, vocabulary),
+                                    vocabulary)
+    assert n_genera[0] == 700 and sentences.lengths[0] == 512
+    for i, sample in enumerate(sentences.sample_ids):
+        tokens = list(sentences.sentence(i))
+        assert tokens[0] == BOS and tokens[-1] == EOS
+        assert len(tokens) == min(n_genera[i] + 2, 512)
+        # Identical ranking; only the cut differs from the published code,
+        # which cuts <eos> instead of the 511th genus.
+        assert tokens[:-1] == expected[sample][:len(tokens) - 1]
+
+
+def test_relative_frequency_table_gives_same_sentences():
+    genera, vocabulary = example_genera()
+    table = _data.example_table().view(biom.Table)
+    relative = table.norm(axis="sample", inplace=False)
+    taxonomy = _data.example_taxonomy().view(pd.Series)
+    counts, _ = tokenize(table, taxonomy, vocabulary)
+    freqs, _ = tokenize(relative, taxonomy, vocabulary)
+    assert np.array_equal(counts.tokens, freqs.tokens)
+
+
+def test_ties_keep_vocabulary_order():
+    vocabulary = Vocabulary(SPECIAL_TOKENS + ("g__Alpha", "g__Beta",
+                                              "g__Gamma"),
+                            np.full(3, 0.01), np.full(3, 0.1))
+    table = biom.Table(np.array([[5.0], [9.0], [5.0]]), ["G", "B", "A"],
+                       ["S"])
+    taxonomy = pd.Series({"A": "g__Alpha", "B": "g__Beta", "G": "g__Gamma"})
+    sentences, _ = tokenize(table, taxonomy, vocabulary)
+    assert list(sentences.sentence(0)) == [BOS, 5, 4, 6, EOS]
+
+
+def test_padded_matches_sentences():
+    genera, vocabulary = example_genera()
+    sentences, _ = rank_sentences(genera, vocabulary)
+    padded = sentences.padded(length=512)
+    for i in range(len(sentences)):
+        n = sentences.lengths[i]
+        assert list(padded[i, :n]) == list(sentences.sentence(i))
+        assert not padded[i, n:].any()
