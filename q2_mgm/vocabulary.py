@@ -146,12 +146,18 @@ class Vocabulary:
 
     def genus_position(self, lineage):
         """Position of a lineage's genus among the genus tokens, or -1."""
-        lookup = self._lookup()
-        for candidate in genus_candidates(genus_of_lineage(lineage)):
-            for key in (candidate, candidate.lower()):
-                if key in lookup:
-                    return lookup[key]
-        return -1
+        return self.name_position(genus_of_lineage(lineage))
+
+    def name_position(self, name):
+        """Position of a genus name among the genus tokens, or -1."""
+        cache = self.__dict__.setdefault("_name_cache", {})
+        if name not in cache:
+            lookup = self._lookup()
+            cache[name] = next(
+                (lookup[key] for candidate in genus_candidates(name)
+                 for key in (candidate, candidate.lower()) if key in lookup),
+                -1)
+        return cache[name]
 
     def extended(self, new_tokens, mean=None, std=None):
         """A vocabulary with tokens appended (labels, or genera with stats)."""
