@@ -15,6 +15,7 @@ import safetensors
 import safetensors.torch
 import torch
 import transformers
+from transformers.activations import ACT2FN
 from transformers import (GPT2Config, GPT2ForSequenceClassification,
                           GPT2LMHeadModel)
 
@@ -127,10 +128,19 @@ class MGMModel:
 
 
 def build_network(config, kind):
-    """An untrained network of the given kind from a GPT2Config."""
+    """An untrained network of the given kind from a GPT2Config.
+
+    GPT-2's tanh-approximated GELU runs as PyTorch's fused kernel: the same
+    function (within 3e-7), several times faster than the composed one.
+    """
+    config.use_cache = False
     cls = GPT2ForSequenceClassification if kind == "classifier" \
         else GPT2LMHeadModel
-    return cls(config)
+    network = cls(config)
+    if config.activation_function == "gelu_new":
+        for block in network.transformer.h:
+            block.mlp.act = ACT2FN["gelu_pytorch_tanh"]
+    return network
 
 
 def load(path):
