@@ -8,7 +8,8 @@ DATA := q2_mgm/example_data
 WHEEL_DIR := .cache/wheels
 PUBLISHED_WHEEL := $(WHEEL_DIR)/microformer_mgm-0.5.8-py3-none-any.whl
 
-.PHONY: install demo test bench clean
+.PHONY: install install-package demo test bench clean
+PYTHON ?= python
 
 install: $(STAMP)
 
@@ -30,3 +31,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .cache
+
+# Used by the conda recipe: install the package into the active environment.
+install-package:
+	$(PYTHON) -m pip install --no-deps --no-build-isolation .
