@@ -1,4 +1,4 @@
-"""Actions: attention importance, keystone genera and in-silico perturbation."""
+"""Actions: attention importance, keystone genera, in-silico perturbation."""
 import biom
 import matplotlib.pyplot as plt
 import numpy as np
@@ -76,7 +76,7 @@ def _plot_top(top, output_dir, section):
         ax.barh(frame["genus"].str.replace("g__", "", regex=False),
                 frame["importance"], color="#3b75af")
         ax.set_title(str(group))
-        ax.set_xlabel("attention received (mean where present)")
+        ax.set_xlabel("mean attention where present")
     section.figure(fig, output_dir, "top-genera",
                    "Genera receiving the most attention in each group")
 
@@ -110,8 +110,7 @@ def _plot_layers(profiles, output_dir, section):
     names = sorted(profiles)
     fig, axes = plt.subplots(1, len(names), squeeze=False, sharey=True,
                              figsize=(3.6 * len(names) + 1.5, 5))
-    vmax = max(np.nanmax(p.to_numpy()) if p.notna().any().any() else 0
-               for p in profiles.values()) or 1
+    vmax = max(p.fillna(0).to_numpy().max() for p in profiles.values()) or 1
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("#dddddd")
     for ax, name in zip(axes[0], names):
@@ -146,7 +145,9 @@ def keystone_summary(
     importance = interpret.importance(weights, presence, groups)
     tests = interpret.ks_tests(weights, presence, groups, min_prevalence)
     top = _top_per_group(importance, groups, top_n, min_prevalence)
-    genera = list(dict.fromkeys(tests["genus"]))[:PLOT_GENERA]
+    strongest = tests.sort_values(["q_value", "ks_statistic"],
+                                  ascending=[True, False], kind="stable")
+    genera = list(dict.fromkeys(strongest["genus"]))[:PLOT_GENERA]
 
     ranking = Section(
         "Top genera per group",
@@ -240,7 +241,7 @@ def _plot_modes(effects, output_dir, section):
     order = shifts[modes[0]].sort_values(ascending=False).index[:40]
     shifts, qs = shifts.loc[order[::-1]], qs.loc[order[::-1]]
     fig, axes = plt.subplots(1, len(modes), squeeze=False, sharey=True,
-                             figsize=(3.4 * len(modes) + 2,
+                             sharex=True, figsize=(3.4 * len(modes) + 2,
                                       0.28 * len(order) + 1.6))
     labels = [g.replace("g__", "") for g in shifts.index]
     for ax, mode in zip(axes[0], modes):
@@ -253,6 +254,7 @@ def _plot_modes(effects, output_dir, section):
                         ha="left" if v >= 0 else "right")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_title(mode)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.set_xlabel("shift in cosine similarity\nto the reference group")
     section.figure(fig, output_dir, "shift-by-mode",
                    "Mean shift toward the reference group per genus and "
@@ -264,8 +266,8 @@ def _plot_enrich_reduce(effects, output_dir, section):
     shifts = effects.pivot(index="genus", columns="mode", values="shift")
     fig, ax = plt.subplots(figsize=(6, 5.5))
     ax.scatter(shifts["enrich"], shifts["reduce"], s=18, color="#3b75af")
-    label = (shifts["enrich"] - shifts["reduce"]).abs() \
-        .sort_values(ascending=False).index[:PLOT_GENERA]
+    label = np.hypot(shifts["enrich"], shifts["reduce"]) \
+        .sort_values(ascending=False).index[:8]
     for genus in label:
         ax.annotate(genus.replace("g__", ""),
                     (shifts.at[genus, "enrich"], shifts.at[genus, "reduce"]),
@@ -282,6 +284,7 @@ def _plot_enrich_reduce(effects, output_dir, section):
 
 def perturbation_summary(output_dir: str, effects: pd.DataFrame) -> None:
     first = effects.iloc[0]
+    modes = set(effects["mode"])
     ranked = effects.sort_values("shift", ascending=False)
     section = Section(
         "Genera ranked by shift toward the reference group",
@@ -294,7 +297,7 @@ def perturbation_summary(output_dir: str, effects: pd.DataFrame) -> None:
         "delete removes it. p-values: paired Wilcoxon signed-rank test "
         "(after vs before); q-values: Benjamini-Hochberg over all rows.")
     _plot_modes(effects, output_dir, section)
-    if {"enrich", "reduce"} <= set(effects["mode"]):
+    if {"enrich", "reduce"} <= modes:
         _plot_enrich_reduce(effects, output_dir, section)
     section.table(ranked.set_index("genus"), output_dir,
                   "perturbation-effects")
@@ -304,6 +307,7 @@ def perturbation_summary(output_dir: str, effects: pd.DataFrame) -> None:
              f"({first['reference_samples']} samples) of the metadata "
              f"column {first['metadata_column']!r}; "
              f"{effects['genus'].nunique()} genera; modes: "
-             f"{', '.join(dict.fromkeys(effects['mode']))}; model: "
+             f"{', '.join(m for m in interpret.MODES if m in modes)}; "
+             "model: "
              f"{first['model_kind']} ({first['pooling']} pooling).")
     render(output_dir, "MGM in-silico perturbation", [section], intro=intro)

@@ -124,7 +124,7 @@ def _perturb(use):
     return run(use, "perturb",
                {"table": table, "taxonomy": taxonomy, "metadata": _diet(use),
                 "reference_group": "BK", "target_group": "Western",
-                "top_n": 10},
+                "top_n": 5},
                {"effects": "perturbation_effects"})
 
 
@@ -239,7 +239,10 @@ plugin.methods.register_function(
                  "(least abundant), 'delete' removes it (leave-one-genus-"
                  "out). Default: all three.",
         "pooling": POOLING_DESCRIPTION,
-        **COMMON_DESCRIPTIONS},
+        **COMMON_DESCRIPTIONS,
+        "batch_size": "Sentences (original or perturbed samples) per "
+                      "forward pass. Larger is faster on a GPU and needs "
+                      "more memory."},
     output_descriptions={
         "effects": "One row per genus and mode: target samples containing "
                    "the genus, their mean cosine similarity to the "
@@ -255,7 +258,7 @@ plugin.methods.register_function(
         "to MGM. Each genus of each target sample is moved or removed in "
         "the sample's sentence; the perturbed samples are embedded in "
         "batches and compared with the reference group's mean embedding."),
-    citations=[citations["mgm2025"]],
+    citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturb": perturb_example},
 )
 
@@ -269,6 +272,6 @@ plugin.visualizers.register_function(
         "Genera ranked by how far their perturbation moves the target "
         "samples toward the reference group, with the shift under "
         "enrichment and reduction side by side, and the whole table."),
-    citations=[citations["mgm2025"]],
+    citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturbation_summary": perturbation_summary_example},
 )

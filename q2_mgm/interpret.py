@@ -10,6 +10,7 @@ Perturbation: a genus of a target-group sample is moved right after
 (``delete``); the cosine similarity of the sample's embedding to the mean
 embedding of the reference group is compared before and after.
 """
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -149,7 +150,8 @@ def ks_tests(weights, presence, groups, min_prevalence=0.0):
 
     Absent genera count as 0 attention. Genera below ``min_prevalence`` in
     both sides of a comparison are skipped. q-values are Benjamini-Hochberg
-    within each comparison.
+    within each comparison; ties are ranked by the difference in mean
+    attention.
     """
     frames = []
     for group, others in comparisons(groups):
@@ -174,8 +176,11 @@ def ks_tests(weights, presence, groups, min_prevalence=0.0):
         frame["higher_in"] = np.where(
             frame["mean_attention_group"] >= frame["mean_attention_others"],
             group, frame["compared_with"])
-        frames.append(frame.sort_values(["q_value", "ks_statistic"],
-                                        ascending=[True, False]))
+        frame["difference"] = (frame["mean_attention_group"]
+                               - frame["mean_attention_others"])
+        order = np.lexsort((-frame["difference"].abs(),
+                            -frame["ks_statistic"], frame["q_value"]))
+        frames.append(frame.iloc[order])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -184,9 +189,9 @@ def layer_profile(attention_, vocabulary, groups, genera):
     (genera x layers) per group."""
     names = np.array(vocabulary.tokens)[attention_.token]
     sample_group = groups.reindex(attention_.sample_ids).to_numpy()
-    layers = pd.DataFrame(
-        attention_.per_layer,
-        columns=[f"layer {i + 1}" for i in range(attention_.per_layer.shape[1])])
+    n_layers = attention_.per_layer.shape[1]
+    layers = pd.DataFrame(attention_.per_layer,
+                          columns=[f"layer {i + 1}" for i in range(n_layers)])
     layers["genus"] = names
     layers["group"] = sample_group[attention_.sample]
     layers = layers[layers["genus"].isin(genera) & layers["group"].notna()]
@@ -229,6 +234,21 @@ def perturbation_jobs(sentences, genus_ids, modes):
                            perturb_sentence(sentence, index, mode))
 
 
+def _similarities_after(engine, chunk, sentences, before, centroid,
+                        pooling):
+    """Cosine similarity to ``centroid`` of each perturbed sentence of a
+    chunk; sentences the perturbation left unchanged are not re-embedded."""
+    after = np.array([before[job[0]] for job in chunk])
+    changed = [i for i, job in enumerate(chunk)
+               if not np.array_equal(job[3], sentences.sentence(job[0]))]
+    if changed:
+        perturbed = Sentences.from_list(changed,
+                                        [chunk[i][3] for i in changed])
+        after[changed] = cosine_to(engine.embed(perturbed, pooling=pooling),
+                                   centroid)
+    return after
+
+
 def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
                               pooling, chunk_size=4096):
     """Long DataFrame: one row per sample x genus x mode with the cosine
@@ -238,23 +258,13 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
     batches them by length (one forward pass per batch).
     """
     before = cosine_to(engine.embed(sentences, pooling=pooling), centroid)
-    records, chunk = [], []
-
-    def flush():
-        embedded = engine.embed(Sentences.from_list(
-            np.arange(len(chunk)), [job[3] for job in chunk]),
-            pooling=pooling)
-        after = cosine_to(embedded, centroid)
-        for job, value in zip(chunk, after):
-            records.append((job[0], job[1], job[2], before[job[0]], value))
-        chunk.clear()
-
-    for job in perturbation_jobs(sentences, genus_ids, modes):
-        chunk.append(job)
-        if len(chunk) >= chunk_size:
-            flush()
-    if chunk:
-        flush()
+    jobs = perturbation_jobs(sentences, genus_ids, modes)
+    records = []
+    while chunk := list(itertools.islice(jobs, chunk_size)):
+        after = _similarities_after(engine, chunk, sentences, before,
+                                    centroid, pooling)
+        records += [(job[0], job[1], job[2], before[job[0]], value)
+                    for job, value in zip(chunk, after)]
     return pd.DataFrame(records, columns=["sample", "token", "mode",
                                           "before", "after"])
 
@@ -314,14 +324,16 @@ def resolve_genera(names, vocabulary):
 
 def target_prevalence(sentences, vocabulary):
     """Fraction of the sentences that contain each genus token, highest
-    first (ties in vocabulary order)."""
-    is_genus = np.array([t.startswith("g__") for t in vocabulary.tokens])
+    first; ties go to the genus ranked higher (more abundant) on average."""
     counts = np.zeros(len(vocabulary.tokens))
+    ranks = np.zeros(len(vocabulary.tokens))
     for position in range(len(sentences)):
-        tokens = np.unique(sentences.sentence(position))
-        counts[tokens[is_genus[tokens]]] += 1
-    order = np.argsort(-counts, kind="stable")
-    order = order[counts[order] > 0]
+        body = sentences.sentence(position)[1:-1]
+        counts[body] += 1
+        ranks[body] += np.arange(1, len(body) + 1)
+    present = np.flatnonzero(counts)
+    mean_rank = ranks[present] / counts[present]
+    order = present[np.lexsort((mean_rank, -counts[present]))]
     return pd.Series(counts[order] / len(sentences),
                      index=[vocabulary.tokens[t] for t in order])
 

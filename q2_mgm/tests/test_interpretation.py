@@ -182,11 +182,11 @@ def test_perturb_given_genera_on_a_classifier(planted, classifier, tmp_path):
     table, taxonomy, diet = planted
     effects, = perturb(table, taxonomy, metadata=diet, model=classifier,
                        reference_group="BK", target_group="Western",
-                       genera=["Thermus", "g__Lactobacillus"],
+                       genera=["Thermus", "g__Bacteroides"],
                        modes=["enrich", "reduce"])
     df = effects.view(pd.DataFrame)
     assert sorted(df.index) == sorted(
-        f"{g}:{m}" for g in (PLANTED, "g__Lactobacillus")
+        f"{g}:{m}" for g in (PLANTED, "g__Bacteroides")
         for m in ("enrich", "reduce"))
     assert (df["pooling"] == "eos").all()
     assert (df["model_kind"] == "classifier").all()
@@ -238,7 +238,7 @@ def test_effects_format_rejects_bad_files(tmp_path):
         PerturbationEffectsFormat(str(path), mode="r").validate()
 
 
-# Command line -----------------------------------------------------------------
+# Command line ---------------------------------------------------------------
 
 def test_command_line_perturb(planted, tmp_path):
     table, taxonomy, diet = planted
