@@ -9,6 +9,13 @@ import q2templates
 matplotlib.use("Agg")
 
 
+def readable_number(value):
+    """Counts in full, other numbers to four significant digits."""
+    if abs(value) >= 1e4 and abs(value) < 1e15:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
 @dataclass
 class Section:
     """A titled part of a report: text, figures, tables and downloads."""
@@ -29,12 +36,12 @@ class Section:
                              "caption": caption})
 
     def table(self, df, output_dir=None, name=None, label=None,
-              max_rows=100, float_format="{:.4g}".format):
+              max_rows=100, float_format=None):
         """Show a table (first ``max_rows`` rows) and offer it as TSV."""
         shown = df.head(max_rows)
         self.tables.append(shown.to_html(
             classes="table table-striped table-hover", border=0,
-            float_format=float_format))
+            float_format=float_format or readable_number))
         if name is not None:
             df.to_csv(Path(output_dir) / f"{name}.tsv", sep="\t")
             self.downloads.append({

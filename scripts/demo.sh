@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Run q2-mgm's main job on the example data: writes real .qza/.qzv files.
+# q2-mgm's main job on the example data (mouse diet, BK vs Western):
+# coverage, then classify-samples; writes real .qza/.qzv files.
 set -euo pipefail
 QIIME=$1; DATA=$2; OUT=$3
-mkdir -p "$OUT"
+rm -rf "$OUT"; mkdir -p "$OUT"
 set -x
 "$QIIME" mgm summarize-coverage --i-table "$DATA/mouse-table.qza" \
     --i-taxonomy "$DATA/mouse-taxonomy.qza" --o-visualization "$OUT/coverage.qzv"
-"$QIIME" mgm embed --i-table "$DATA/mouse-table.qza" \
-    --i-taxonomy "$DATA/mouse-taxonomy.qza" --o-embeddings "$OUT/embeddings.qza"
-"$QIIME" mgm embedding-distance --i-embeddings "$OUT/embeddings.qza" \
-    --o-distance-matrix "$OUT/mgm-distance.qza"
+"$QIIME" mgm classify-samples --i-table "$DATA/mouse-table.qza" \
+    --i-taxonomy "$DATA/mouse-taxonomy.qza" \
+    --m-metadata-file "$DATA/mouse-metadata.tsv" --m-metadata-column diet \
+    --p-random-state 0 --output-dir "$OUT/classify-samples"
 set +x
-echo "Demo outputs in $OUT/:"; ls -1 "$OUT"
+echo "Demo outputs (open the .qzv files at https://view.qiime2.org):"
+find "$OUT" -name '*.qz[av]' | sort
