@@ -75,11 +75,17 @@ def summarize_training(output_dir: str, model: MGMModel) -> None:
            intro=intro, warnings=training_warnings(manifest, history))
 
 
+def by_fold(folds):
+    """(fold, sample IDs) pairs, folds in natural order (2 before 10)."""
+    groups = folds.groupby(folds).groups
+    return [(k, groups[k]) for k in sorted(groups, key=lambda k: (len(k), k))]
+
+
 def fold_scores(truth, predictions, probabilities, folds):
     """Scores per fold, their mean and standard deviation, and pooled."""
     rows = {f"fold {k}": clf.scores(truth, predictions[ids],
                                     probabilities.loc[ids])
-            for k, ids in predictions.groupby(folds).groups.items()}
+            for k, ids in by_fold(folds)}
     table = pd.DataFrame(rows).T
     summary = table.agg(["mean", "std"])
     summary.index = ["mean of folds", "sd of folds"]
@@ -104,7 +110,7 @@ def roc_section(truth, probabilities, folds, output_dir):
         curves = curves[1:] + [
             (f"fold {k}", truth[ids] == positive, probabilities.loc[ids,
                                                                  positive])
-            for k, ids in truth.groupby(folds).groups.items()]
+            for k, ids in by_fold(folds)]
     for name, positive, score in curves:
         if 0 < positive.sum() < len(positive):
             fpr, tpr, _ = roc_curve(positive, score)

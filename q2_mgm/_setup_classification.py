@@ -92,8 +92,9 @@ PROBABILITIES = SampleData[Probabilities]
 PREDICTION_DESCRIPTIONS = {
     "predictions": "Predicted class of each sample.",
     "probabilities": "Probability of each class for each sample."}
-RUNTIME = ("On 2 CPU cores, the default run on 139 mouse samples with two "
-           "classes takes about {} minutes.")
+RUNTIME = ("On 2 CPU cores, the default run on the 139 mouse samples of the "
+           "example data (two classes, sentences of 13-25 tokens) takes about "
+           "{} minutes; longer sentences (hundreds of genera) take longer.")
 IMPORTANCE_DESCRIPTION = (
     "Attention each genus receives in the fine-tuned model (averaged over "
     "layers and heads, then over the training samples that contain the "
@@ -308,7 +309,7 @@ plugin.pipelines.register_function(
         "fold on the other folds, so every sample gets an out-of-fold "
         "prediction. With groups, the samples of one subject stay in one "
         "fold. Takes about as long as one fit-classifier run per fold. " +
-        RUNTIME.format("5-8")),
+        RUNTIME.format("6-10")),
     citations=CITATIONS,
     examples={"classify_samples_cv": classify_samples_cv_example},
 )
