@@ -16,7 +16,7 @@ from .tokens import tokenize
 def pretrained_model() -> MGMModelDirectoryFormat:
     fmt = MGMModelDirectoryFormat()
     source = mgm_model.packaged_model_path()
-    for name in mgm_model.FILES:
+    for name in mgm_model.FILES + ("LICENSE", "SHA256SUMS"):
         shutil.copyfile(source / name, fmt.path / name)
     return fmt
 

@@ -25,8 +25,8 @@ def metadata_factory():
 def pretrained_factory():
     from ._embedding import pretrained_model
     from ._types import MGMModel, Pretrained
-    return qiime2.Artifact.import_data(MGMModel[Pretrained],
-                                       str(pretrained_model().path))
+    model = pretrained_model()  # its temporary folder lives as long as it
+    return qiime2.Artifact.import_data(MGMModel[Pretrained], str(model.path))
 
 
 def table_inputs(use):

@@ -45,6 +45,26 @@ class NormalizationFormat(model.TextFileFormat):
                                   "columns genus, mean and std.")
 
 
+class LicenceFormat(model.TextFileFormat):
+    """The licence notice that travels with third-party weights."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            if not fh.read(1):
+                raise ValidationError("The licence notice is empty.")
+
+
+class ChecksumsFormat(model.TextFileFormat):
+    """``sha256sum`` output: digest, two spaces, file name."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            for line in fh:
+                digest, _, name = line.rstrip("\n").partition("  ")
+                if len(digest) != 64 or not name:
+                    raise ValidationError(f"Not a checksum line: {line!r}")
+
+
 class MGMModelDirectoryFormat(model.DirectoryFormat):
     """An MGM network: config, safetensors weights, vocabulary,
     normalization table and manifest, checked to agree with each other."""
@@ -55,6 +75,9 @@ class MGMModelDirectoryFormat(model.DirectoryFormat):
     normalization = model.File("normalization.tsv",
                                format=NormalizationFormat)
     manifest = model.File("manifest.json", format=JSONFormat)
+    licence = model.File("LICENSE", format=LicenceFormat, optional=True)
+    checksums = model.File("SHA256SUMS", format=ChecksumsFormat,
+                           optional=True)
 
     def _validate_(self, level):
         try:

@@ -4,10 +4,10 @@ import importlib
 from qiime2.plugin import Citations, Plugin
 
 from . import __version__
-from ._formats import (EmbeddingsDirectoryFormat, EmbeddingsFormat,
-                       JSONFormat, MGMModelDirectoryFormat,
-                       NormalizationFormat, SafetensorsFormat,
-                       TokenListFormat)
+from ._formats import (ChecksumsFormat, EmbeddingsDirectoryFormat,
+                       EmbeddingsFormat, JSONFormat, LicenceFormat,
+                       MGMModelDirectoryFormat, NormalizationFormat,
+                       SafetensorsFormat, TokenListFormat)
 from ._types import Classifier, MGMEmbeddings, MGMModel, Pretrained
 from q2_types.sample_data import SampleData
 
@@ -28,8 +28,8 @@ plugin = Plugin(
 
 plugin.register_formats(MGMModelDirectoryFormat, JSONFormat,
                         SafetensorsFormat, TokenListFormat,
-                        NormalizationFormat, EmbeddingsFormat,
-                        EmbeddingsDirectoryFormat)
+                        NormalizationFormat, LicenceFormat, ChecksumsFormat,
+                        EmbeddingsFormat, EmbeddingsDirectoryFormat)
 plugin.register_semantic_types(MGMModel, Pretrained,
                                MGMEmbeddings)
 plugin.register_artifact_class(

@@ -138,3 +138,11 @@ def test_pretrained_model_action_ships_package_files():
     assert str(artifact.type) == "MGMModel[Pretrained]"
     view = artifact.view(mgm_model.MGMModel)
     assert len(view.vocabulary) == 9669
+
+
+def test_package_folder_imports_with_its_licence():
+    artifact = qiime2.Artifact.import_data(
+        "MGMModel[Pretrained]", str(mgm_model.packaged_model_path()))
+    from .._formats import MGMModelDirectoryFormat
+    folder = artifact.view(MGMModelDirectoryFormat).path
+    assert "MIT License" in (folder / "LICENSE").read_text()
