@@ -10,7 +10,7 @@ from skbio.stats.ordination import pcoa
 from . import model as mgm_model
 from ._formats import MGMModelDirectoryFormat
 from .engine import Engine
-from .tokens import tokenize
+from .tokens import genus_table, tokenize
 
 
 def pretrained_model() -> MGMModelDirectoryFormat:
@@ -19,6 +19,15 @@ def pretrained_model() -> MGMModelDirectoryFormat:
     for name in mgm_model.FILES + ("LICENSE", "SHA256SUMS"):
         shutil.copyfile(source / name, fmt.path / name)
     return fmt
+
+
+def collapse_genera(table: biom.Table, taxonomy: pd.Series,
+                    model: mgm_model.MGMModel = None) -> biom.Table:
+    model = model_or_pretrained(model)
+    genera = genus_table(table, taxonomy, model.vocabulary)
+    names = [model.vocabulary.genus_tokens[p] for p in genera.genus_positions]
+    return biom.Table(genera.counts.T.tocsr(), names,
+                      list(genera.sample_ids))
 
 
 def model_or_pretrained(model):

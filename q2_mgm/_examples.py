@@ -73,3 +73,9 @@ def summarize_coverage_example(use):
     table, taxonomy = table_inputs(use)
     run(use, "summarize_coverage", {"table": table, "taxonomy": taxonomy},
         {"visualization": "coverage"})
+
+
+def collapse_genera_example(use):
+    table, taxonomy = table_inputs(use)
+    run(use, "collapse_genera", {"table": table, "taxonomy": taxonomy},
+        {"genus_table": "mgm_genera"})

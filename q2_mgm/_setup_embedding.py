@@ -1,13 +1,15 @@
-"""Registration of the foundation actions: model, embeddings, coverage."""
+"""Registration of the foundation actions: model, genera, embeddings,
+coverage."""
 from q2_types.distance_matrix import DistanceMatrix
+from q2_types.feature_table import FeatureTable, Frequency
 from q2_types.ordination import PCoAResults
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Bool, Int, Range
 
 from . import _coverage, _embedding
-from ._examples import (embed_example, embedding_distance_example,
-                        embedding_pcoa_example, pretrained_model_example,
-                        summarize_coverage_example)
+from ._examples import (collapse_genera_example, embed_example,
+                        embedding_distance_example, embedding_pcoa_example,
+                        pretrained_model_example, summarize_coverage_example)
 from ._parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                           ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
                           POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
@@ -30,6 +32,27 @@ plugin.methods.register_function(
         "and cited with provenance."),
     citations=[citations["mgm2025"], citations["radford2019gpt2"]],
     examples={"pretrained_model": pretrained_model_example},
+)
+
+plugin.methods.register_function(
+    function=_embedding.collapse_genera,
+    inputs={**TABLE_INPUTS, "table": FeatureTable[Frequency],
+            "model": ANY_MODEL},
+    parameters={},
+    outputs=[("genus_table", FeatureTable[Frequency])],
+    input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
+    output_descriptions={
+        "genus_table": "Reads per sample and MGM genus, the features named "
+                       "as MGM names them (e.g. g__Bacteroides); features "
+                       "without a vocabulary genus are left out."},
+    name="Collapse a table to the genera MGM knows",
+    description=(
+        "Sum the features of each vocabulary genus, with the same taxonomy "
+        "matching as every MGM action. Its feature IDs match the genus IDs "
+        "of MGM's importance outputs, so `qiime sample-classifier heatmap` "
+        "can combine the two."),
+    citations=[citations["mgm2025"]],
+    examples={"collapse_genera": collapse_genera_example},
 )
 
 plugin.methods.register_function(

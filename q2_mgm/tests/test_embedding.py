@@ -177,3 +177,17 @@ def test_command_line(tmp_path, small):
                             "--o-visualization", str(tmp_path / "cov.qzv")],
                    check=True, capture_output=True)
     assert (tmp_path / "cov.qzv").is_file()
+
+
+def test_collapse_genera_names_features_like_importance(small):
+    from qiime2.plugins.mgm.actions import collapse_genera
+    table, taxonomy = small
+    collapsed, = collapse_genera(table=table, taxonomy=taxonomy)
+    genera = collapsed.view(biom.Table)
+    assert all(g.startswith("g__") for g in genera.ids(axis="observation"))
+    assert list(genera.ids()) == list(table.view(biom.Table).ids())
+    vocabulary = _data.pretrained().vocabulary
+    sentences, _ = tokenize(table.view(biom.Table), taxonomy.view(pd.Series),
+                            vocabulary)
+    present = genera.matrix_data.getcol(0).nonzero()[0]
+    assert len(present) == sentences.lengths[0] - 2
