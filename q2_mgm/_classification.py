@@ -109,8 +109,6 @@ def classify_samples(ctx, table, taxonomy, metadata, model=None,
                      drop_unmapped=DEFAULTS["drop_unmapped"],
                      device=DEFAULTS["device"], threads=DEFAULTS["threads"]):
     params = fit_parameters(locals())
-    fit = ctx.get_action("mgm", "fit_classifier")
-    predict = ctx.get_action("mgm", "predict_classification")
     summarize = ctx.get_action("mgm", "summarize_training")
     confusion = ctx.get_action("sample_classifier", "confusion_matrix")
 
@@ -121,12 +119,8 @@ def classify_samples(ctx, table, taxonomy, metadata, model=None,
         clf.minimum_per_class(validation_fraction))
     train_table = subset_table(ctx, table, train_ids)
     test_table = subset_table(ctx, table, test_ids)
-    estimator, = fit(table=train_table, taxonomy=taxonomy,
-                     metadata=metadata, model=model,
-                     **{**params, "missing_samples": "ignore"})
-    predictions, probabilities = predict(
-        table=test_table, taxonomy=taxonomy, model=estimator,
-        drop_unmapped=drop_unmapped, device=device, threads=threads)
+    estimator, predictions, probabilities = fit_and_predict(
+        ctx, train_table, test_table, taxonomy, metadata, model, params)
     accuracy, = confusion(predictions=predictions, truth=metadata,
                           probabilities=probabilities,
                           missing_samples="ignore")
@@ -137,21 +131,29 @@ def classify_samples(ctx, table, taxonomy, metadata, model=None,
             probabilities)
 
 
-def out_of_fold(ctx, table, taxonomy, metadata, model, folds, params):
-    """Predictions and probabilities of each fold's model on its fold."""
+def fit_and_predict(ctx, train_table, test_table, taxonomy, metadata,
+                    model, params):
+    """Fine-tune on ``train_table``; predict ``test_table``."""
     fit = ctx.get_action("mgm", "fit_classifier")
     predict = ctx.get_action("mgm", "predict_classification")
+    estimator, = fit(table=train_table, taxonomy=taxonomy,
+                     metadata=metadata, model=model,
+                     **{**params, "missing_samples": "ignore"})
+    predictions, probabilities = predict(
+        table=test_table, taxonomy=taxonomy, model=estimator,
+        drop_unmapped=params["drop_unmapped"], device=params["device"],
+        threads=params["threads"])
+    return estimator, predictions, probabilities
+
+
+def out_of_fold(ctx, table, taxonomy, metadata, model, folds, params):
+    """Predictions and probabilities of each fold's model on its fold."""
     predictions, probabilities = [], []
     for k in sorted(folds.unique()):
         train_table = subset_table(ctx, table, folds.index[folds != k])
         test_table = subset_table(ctx, table, folds.index[folds == k])
-        estimator, = fit(table=train_table, taxonomy=taxonomy,
-                         metadata=metadata, model=model,
-                         **{**params, "missing_samples": "ignore"})
-        fold_predictions, fold_probabilities = predict(
-            table=test_table, taxonomy=taxonomy, model=estimator,
-            drop_unmapped=params["drop_unmapped"], device=params["device"],
-            threads=params["threads"])
+        _, fold_predictions, fold_probabilities = fit_and_predict(
+            ctx, train_table, test_table, taxonomy, metadata, model, params)
         predictions.append(fold_predictions.view(pd.Series).astype(str))
         probabilities.append(fold_probabilities.view(pd.DataFrame))
     return pd.concat(predictions), pd.concat(probabilities)

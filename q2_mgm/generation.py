@@ -129,9 +129,11 @@ def sample_batch(network, prefix, banned, sampling, generator):
 
 def sample_sentences(model, prefixes, sampling):
     """Genus token ids of one sampled sentence per prefix."""
-    if not 3 <= sampling.max_length <= model.max_length:
-        raise ValueError(f"max_length must be between 3 and "
-                         f"{model.max_length}.")
+    shortest = len(prefixes[0]) + 2
+    if not shortest <= sampling.max_length <= model.max_length:
+        raise ValueError(
+            f"max_length must be between {shortest} (room for <bos>, the "
+            f"label, one genus and <eos>) and {model.max_length}.")
     set_threads(sampling.threads)
     device = resolve_device(sampling.device)
     network = model.network.to(device).eval()

@@ -7,6 +7,7 @@ corpus that the vocabulary lacks become new tokens. The corpus also yields
 a rank-abundance profile (mean relative abundance of the genus at each
 rank), which generation uses to turn rank orders back into abundances.
 """
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,31 +194,26 @@ def language_model_loss(network, ids, mask, positions):
 
 
 def starting_network(model, vocabulary, from_scratch, random_state):
-    """The network to train: the model's, or the same architecture fresh,
-    with an embedding row for every token of ``vocabulary``."""
+    """The network to train: a copy of the model's, or the same
+    architecture freshly initialised, with an embedding row for every token
+    of ``vocabulary``."""
     torch.manual_seed(random_state)
     if from_scratch:
         config = GPT2Config.from_dict(model.network.config.to_dict())
         config.vocab_size = len(vocabulary)
         return build_network(config, "pretrained")
-    network = model.network
+    network = copy.deepcopy(model.network)
     if network.get_input_embeddings().num_embeddings != len(vocabulary):
         network.resize_token_embeddings(len(vocabulary))
     return network
 
 
-def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
-                   extend_vocabulary=False, validation_fraction=0.1,
-                   settings=None, log=print):
-    """Continue (or start) causal-language-model pre-training on a table.
-
-    ``labels``: a Series of sample labels (missing: no label token).
-    Returns a new ``MGMModel`` of kind ``pretrained``.
-    """
+def prepare(model, table, taxonomy, labels=None, from_scratch=False,
+            extend_vocabulary=False, random_state=0, log=print):
+    """The corpus and the network to train on it (same on every rank)."""
     if model.kind != "pretrained":
         raise ValueError("Pre-training starts from a pretrained MGM model, "
                          "not a classifier.")
-    settings = settings or TrainingSettings()
     corpus = build_corpus(table, taxonomy, model.vocabulary, labels,
                           model.manifest.get("label_tokens"),
                           extend_vocabulary, model.max_length)
@@ -228,29 +224,50 @@ def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
         log(f"{len(corpus.dropped)} sample(s) without a vocabulary genus "
             f"were left out: {', '.join(map(str, corpus.dropped[:10]))}")
     network = starting_network(model, corpus.vocabulary, from_scratch,
-                               settings.random_state)
+                               random_state)
+    return corpus, network
+
+
+def trained_model(start, corpus, network, history, parameters):
+    """The pre-trained ``MGMModel`` with its manifest."""
+    manifest = {
+        "kind": "pretrained", "labels": [],
+        "label_tokens": corpus.label_tokens,
+        "max_length": start.max_length, "pooling": "mean",
+        "parameters": parameters,
+        "history": history,
+        "rank_abundance": [float(v) for v in corpus.rank_abundance],
+        "source": {
+            "started_from": ("random initialisation"
+                             if parameters.get("from_scratch")
+                             else start.manifest.get("source", {})),
+            "corpus_samples": len(corpus.sentences),
+            "added_genera": len(corpus.vocabulary.genus_tokens)
+            - len(start.vocabulary.genus_tokens)},
+    }
+    return MGMModel(network, corpus.vocabulary, manifest)
+
+
+def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
+                   extend_vocabulary=False, validation_fraction=0.1,
+                   settings=None, log=print):
+    """Continue (or start) causal-language-model pre-training on a table.
+
+    ``labels``: a Series of sample labels (missing: no label token).
+    Returns a new ``MGMModel`` of kind ``pretrained``.
+    """
+    settings = settings or TrainingSettings()
+    corpus, network = prepare(model, table, taxonomy, labels, from_scratch,
+                              extend_vocabulary, settings.random_state, log)
     train_positions, validation_positions = validation_split(
         len(corpus.sentences), validation_fraction, settings.random_state)
     history = train(network, corpus.sentences, train_positions,
                     validation_positions, language_model_loss, settings, log)
-    manifest = {
-        "kind": "pretrained", "labels": [],
-        "label_tokens": corpus.label_tokens,
-        "max_length": model.max_length, "pooling": "mean",
-        "parameters": {**settings.as_dict(),
-                       "validation_fraction": validation_fraction,
-                       "from_scratch": from_scratch,
-                       "extend_vocabulary": extend_vocabulary},
-        "history": history,
-        "rank_abundance": [float(v) for v in corpus.rank_abundance],
-        "source": {
-            "started_from": ("random initialisation" if from_scratch
-                             else model.manifest.get("source", {})),
-            "corpus_samples": len(corpus.sentences),
-            "added_genera": len(corpus.vocabulary.genus_tokens)
-            - len(model.vocabulary.genus_tokens)},
-    }
-    return MGMModel(network, corpus.vocabulary, manifest)
+    parameters = {**settings.as_dict(),
+                  "validation_fraction": validation_fraction,
+                  "from_scratch": from_scratch,
+                  "extend_vocabulary": extend_vocabulary}
+    return trained_model(model, corpus, network, history, parameters)
 
 
 def next_genus_loss(model, sentences, batch_size=64, device="cpu"):
