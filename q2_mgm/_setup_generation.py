@@ -10,7 +10,6 @@ from qiime2.plugin import (Bool, Float, Int, List, MetadataColumn, Range,
                            SemanticType, Str, ValidationError, Categorical)
 
 from . import _generation
-from ._embedding import pretrained_model
 from ._examples import (metadata_factory, pretrained_factory, run,
                         table_inputs)
 from ._parameters import (ENGINE_DESCRIPTIONS, ENGINE_PARAMETERS,

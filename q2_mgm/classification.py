@@ -19,7 +19,7 @@ from transformers import GPT2Config
 from . import training
 from .engine import Engine
 from .model import MGMModel, build_network
-from .vocabulary import GENUS_PREFIX, PAD
+from .vocabulary import PAD
 
 MISSING_SAMPLES = ("error", "ignore")
 CLASS_WEIGHTS = ("balanced", "none")
