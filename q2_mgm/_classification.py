@@ -177,13 +177,15 @@ def classify_samples_cv(ctx, table, taxonomy, metadata, groups=None,
                                missing_samples)
     folds = clf.cv_folds(labels, cv, random_state,
                          None if groups is None else groups.to_series())
+    clf.check_fold_training_sets(
+        labels, folds, clf.minimum_per_class(validation_fraction))
     predictions, probabilities = out_of_fold(ctx, table, taxonomy, metadata,
                                              model, folds, params)
     order = folds.index.intersection(predictions.index, sort=False)
     classes = sorted(labels.unique())
     predictions = predictions.reindex(order).rename("prediction")
-    probabilities = probabilities.reindex(index=order, columns=classes,
-                                          fill_value=0.0)
+    probabilities = probabilities.reindex(index=order, columns=classes
+                                          ).fillna(0.0)
     predictions.index.name = probabilities.index.name = "SampleID"
     predictions = ctx.make_artifact("SampleData[ClassifierPredictions]",
                                     predictions)

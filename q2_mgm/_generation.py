@@ -84,7 +84,7 @@ def group_labels(sample_ids, labels):
     """Each sample's label (``ALL`` when no labels), unlabelled dropped."""
     if labels is None:
         return pd.Series(ALL, index=sample_ids)
-    return pd.Series(labels).astype(str).reindex(sample_ids).dropna()
+    return pd.Series(labels).reindex(sample_ids).dropna().astype(str)
 
 
 def prevalence_correlations(real, real_labels, generated, generated_labels):

@@ -17,6 +17,7 @@ from sklearn.model_selection import (StratifiedGroupKFold, StratifiedKFold,
 from transformers import GPT2Config
 
 from . import training
+from . import interpret
 from .engine import Engine
 from .model import MGMModel, build_network
 from .vocabulary import PAD
@@ -192,30 +193,17 @@ def predict(model, sentences, batch_size=64, device="auto", threads=0):
 
 def attention_importance(model, sentences, batch_size=64, device="auto",
                          threads=0):
-    """Mean attention each genus token receives where the genus occurs.
+    """Mean attention each genus receives where it occurs (``g__Name``).
 
-    Attention is averaged over layers and heads; a token's weight is the
-    attention all positions pay it (its column sum). The index is the MGM
-    genus token (``g__Name``), sorted from most to least attended.
+    The same quantity as ``attention-importance`` without groups, most
+    attended first.
     """
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads)
-    n = len(model.vocabulary)
-    totals, counts = np.zeros(n), np.zeros(n)
-    genus = np.zeros(n, dtype=bool)
-    genus[model.vocabulary.genus_ids] = True
-    for position, weights, _ in engine.attention_received(sentences):
-        tokens = sentences.sentence(position)
-        keep = genus[tokens]
-        np.add.at(totals, tokens[keep], weights[keep])
-        np.add.at(counts, tokens[keep], 1)
-    present = np.flatnonzero(counts)
-    names = np.array(model.vocabulary.tokens, dtype=object)[present]
-    importance = pd.DataFrame(
-        {"importance": totals[present] / counts[present]},
-        index=pd.Index(names, name="feature"))
-    return importance.sort_values("importance", ascending=False,
-                                  kind="stable")
+    received = interpret.attention(engine, sentences, model.vocabulary)
+    return interpret.importance(received.matrix(model.vocabulary),
+                                received.presence(model.vocabulary)
+                                )[["importance"]]
 
 
 def holdout_split(labels, test_size, random_state, min_train=2):
@@ -233,6 +221,20 @@ def holdout_split(labels, test_size, random_state, min_train=2):
                                    stratify=labels.to_numpy(),
                                    random_state=random_state)
     return train.sort_values(), test.sort_values()
+
+
+def check_fold_training_sets(labels, fold, minimum):
+    """Before any training: every fold's training set has every class."""
+    for k in sorted(fold.unique()):
+        training = labels[fold != k]
+        missing = sorted(set(labels) - set(training))
+        if missing:
+            raise ValueError(
+                f"Fold {k} would train without class(es) {missing}: its "
+                "other folds hold none of their samples. Use fewer folds or "
+                "remove the rare classes.")
+        check_class_sizes(training, minimum,
+                          f"Fine-tuning on the training part of fold {k}")
 
 
 def cv_folds(labels, folds, random_state, groups=None):

@@ -21,6 +21,7 @@ from .vocabulary import PAD
 transformers.logging.set_verbosity_error()
 
 DEVICES = ("auto", "cpu", "cuda")
+ATTENTION_BYTES = 1 << 30
 POOLINGS = ("auto", "mean", "eos")
 
 
@@ -126,15 +127,26 @@ class Engine:
         ``(position, weights, per_layer)`` per sentence, where
         ``per_layer`` is ``(n_layer, length)``.
         """
+        config = self.network.config
         with torch.inference_mode(), \
                 attention_implementation(self.network, "eager"):
-            for positions, ids, mask, lengths in self.batches(sentences):
-                attentions = self.network.transformer(
-                    input_ids=ids, output_attentions=True).attentions
-                stacked = torch.stack(attentions, 1).mean(2)  # b,L,q,k
-                stacked = stacked * mask[:, None, :, None]
-                per_layer = stacked.sum(2).float().cpu().numpy()  # b,L,k
-                for row, position in enumerate(positions):
-                    n = int(lengths[row])
-                    layers = per_layer[row, :, :n]
-                    yield position, layers.mean(0), layers
+            for batch in length_batches(sentences.lengths, self.batch_size):
+                longest = int(sentences.lengths[batch[0]])
+                # Attention matrices of all layers: cap them at ~1 GiB.
+                per_pass = max(1, ATTENTION_BYTES // (
+                    4 * config.n_layer * config.n_head * longest ** 2))
+                for start in range(0, len(batch), per_pass):
+                    yield from self._attention_pass(
+                        sentences, batch[start:start + per_pass])
+
+    def _attention_pass(self, sentences, positions):
+        ids, mask, lengths = self._inputs(sentences.padded(positions))
+        attentions = self.network.transformer(
+            input_ids=ids, output_attentions=True).attentions
+        query_mask = mask[:, :, None].to(attentions[0].dtype)
+        per_layer = torch.stack([(layer.mean(1) * query_mask).sum(1)
+                                 for layer in attentions], 1)  # b, L, k
+        per_layer = per_layer.float().cpu().numpy()
+        for row, position in enumerate(positions):
+            layers = per_layer[row, :, :int(lengths[row])]
+            yield position, layers.mean(0), layers

@@ -7,6 +7,7 @@ history, library versions).
 """
 import json
 import platform
+import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -84,6 +85,10 @@ def validate(path):
         _fail(path, f"the vocabulary has {len(vocabulary)} tokens, the "
                     f"embedding matrix {embedding[0]} rows and config.json "
                     f"vocab_size {config.get('vocab_size')}")
+    max_length = manifest.get("max_length", config.get("n_positions"))
+    if not 3 <= int(max_length) <= int(config.get("n_positions", 0)):
+        _fail(path, f"manifest max_length {max_length} does not fit the "
+                    f"model's {config.get('n_positions')} positions")
     head = shapes.get("score.weight")
     if kind == "classifier":
         labels = manifest.get("labels") or []
@@ -192,6 +197,12 @@ def save(model, path):
                 **model.manifest}
     manifest.setdefault("versions", library_versions())
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    licence = packaged_model_path() / "LICENSE"
+    if (not manifest.get("parameters", {}).get("from_scratch")
+            and licence.is_file()
+            and licence.resolve() != (path / "LICENSE").resolve()):
+        # Weights derived from the published MGM keep its licence notice.
+        shutil.copyfile(licence, path / "LICENSE")
     validate(path)
 
 

@@ -47,7 +47,11 @@ class Sentences:
         return Sentences(self.sample_ids[positions], tokens, offsets)
 
     def select(self, sample_ids):
-        return self.subset(self.sample_ids.get_indexer(sample_ids))
+        positions = self.sample_ids.get_indexer(sample_ids)
+        if (positions < 0).any():
+            raise KeyError("Samples without a sentence: " + ", ".join(
+                map(str, pd.Index(sample_ids)[positions < 0][:10])))
+        return self.subset(positions)
 
     @classmethod
     def from_list(cls, sample_ids, sentences):
@@ -94,7 +98,7 @@ def feature_genus_positions(feature_ids, taxonomy, vocabulary):
             "taxonomy that was made for this table's features, for example "
             "from `qiime feature-classifier` on the same representative "
             "sequences.")
-    lineages = taxonomy.reindex(feature_ids)
+    lineages = taxonomy.reindex(feature_ids).fillna("")
     codes, unique = pd.factorize(lineages)
     lookup = np.array([vocabulary.genus_position(lin) for lin in unique],
                       dtype=np.int64)
@@ -224,5 +228,7 @@ def tokenize(table, taxonomy, vocabulary, drop_unmapped=False,
             f"{shown}. Remove them (`qiime feature-table filter-samples`) "
             "or set drop_unmapped to skip them.")
     if len(empty):
+        print(f"Dropped {len(empty)} sample(s) with no genus of the MGM "
+              f"vocabulary: {', '.join(map(str, empty))}")
         sentences = sentences.subset(np.flatnonzero(sentences.lengths > 0))
     return sentences, list(empty)

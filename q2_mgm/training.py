@@ -46,9 +46,12 @@ def validation_split(n, fraction, random_state, strata=None):
     rng = np.random.default_rng(random_state)
     if fraction <= 0:
         return np.arange(n), np.array([], dtype=np.int64)
+    if n < 2:
+        raise ValueError("At least two samples are needed to hold some out "
+                         "for validation; set the validation fraction to 0.")
     if strata is None:
         order = rng.permutation(n)
-        n_val = max(1, int(round(n * fraction)))
+        n_val = min(max(1, int(round(n * fraction))), n - 1)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
     strata = np.asarray(strata)
     val = []

@@ -320,3 +320,12 @@ def test_cli_fit_then_predict(data, tmp_path):
                     "--o-classifier", str(tmp_path / "other.qza"))
     assert missing.returncode != 0
     assert "no-such-column" in missing.stderr
+
+
+def test_fold_training_sets_are_checked_before_training():
+    labels = pd.Series(["a"] * 6 + ["b"] * 2, name="diet",
+                       index=[f"s{i}" for i in range(8)])
+    fold = pd.Series([1, 1, 1, 2, 2, 2, 1, 2], index=labels.index)
+    with pytest.raises(ValueError, match="fold 1"):
+        clf.check_fold_training_sets(labels, fold, 2)
+    clf.check_fold_training_sets(labels, fold, 1)

@@ -70,7 +70,8 @@ def test_pretrain_is_deterministic(taxonomy):
     def weights():
         model = pretraining.pretrain_model(
             _data.pretrained(), table, taxonomy.view(pd.Series), labels,
-            settings=TrainingSettings(epochs=1, batch_size=5, random_state=2),
+            settings=TrainingSettings(epochs=1, batch_size=5, random_state=2,
+                                      device="cpu"),
             log=lambda line: None)
         return model.network.state_dict()
     first, second = weights(), weights()

@@ -146,3 +146,17 @@ def test_package_folder_imports_with_its_licence():
     from .._formats import MGMModelDirectoryFormat
     folder = artifact.view(MGMModelDirectoryFormat).path
     assert "MIT License" in (folder / "LICENSE").read_text()
+
+
+def test_max_length_must_fit_positions(model_dir):
+    edit_json(model_dir / "manifest.json", max_length=1024)
+    with pytest.raises(mgm_model.ModelError, match="max_length"):
+        mgm_model.load(model_dir)
+
+
+def test_validation_split_keeps_training_samples():
+    from ..training import validation_split
+    train, validation = validation_split(3, 0.9, 0)
+    assert len(train) == 1 and len(validation) == 2
+    with pytest.raises(ValueError, match="two samples"):
+        validation_split(1, 0.1, 0)

@@ -131,3 +131,27 @@ def test_padded_matches_sentences():
         n = sentences.lengths[i]
         assert list(padded[i, :n]) == list(sentences.sentence(i))
         assert not padded[i, n:].any()
+
+
+def test_feature_with_empty_taxonomy_maps_to_no_genus():
+    vocabulary = _data.pretrained().vocabulary
+    table = biom.Table(np.array([[5.0], [7.0]]), ["A", "B"], ["S"])
+    taxonomy = pd.Series({"A": "k__Bacteria; g__Bacteroides", "B": np.nan})
+    genera = genus_table(table, taxonomy, vocabulary)
+    assert [vocabulary.genus_tokens[p] for p in genera.genus_positions] == [
+        "g__Bacteroides"]
+    assert genera.counts.sum() == 5.0
+    assert genera.unmapped.sum() == 7.0
+
+
+def test_dropped_samples_are_reported(capsys):
+    vocabulary = _data.pretrained().vocabulary
+    table = biom.Table(np.array([[5.0, 0.0], [0.0, 7.0]]), ["A", "B"],
+                       ["kept", "lost"])
+    taxonomy = pd.Series({"A": "g__Bacteroides", "B": "g__"})
+    sentences, dropped = tokenize(table, taxonomy, vocabulary,
+                                  drop_unmapped=True)
+    assert dropped == ["lost"] and list(sentences.sample_ids) == ["kept"]
+    assert "Dropped 1 sample(s)" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="lost"):
+        sentences.select(["lost"])
