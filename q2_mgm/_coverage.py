@@ -25,7 +25,7 @@ def coverage_table(table, taxonomy, model):
                                      where=total > 0),
         "vocabulary genera": n_genera,
         "sentence length": sentences.lengths,
-        "genera cut at 512 tokens": np.maximum(
+        f"genera cut at {model.max_length} tokens": np.maximum(
             n_genera - (model.max_length - 2), 0),
     }, index=genera.sample_ids)
     return report, genera.unmapped
@@ -38,7 +38,7 @@ def summarize_coverage(output_dir: str, table: biom.Table,
     report, unmapped = coverage_table(table, taxonomy, model)
     report = report.sort_values("mapped fraction")
     no_genus = report.index[report["vocabulary genera"] == 0]
-    truncated = report.index[report["genera cut at 512 tokens"] > 0]
+    truncated = report.index[report.iloc[:, -1] > 0]
     warnings = []
     if len(no_genus):
         warnings.append(
@@ -46,15 +46,17 @@ def summarize_coverage(output_dir: str, table: biom.Table,
             f"and cannot be analysed: {', '.join(map(str, no_genus[:20]))}.")
     if len(truncated):
         warnings.append(
-            f"{len(truncated)} sample(s) have more than 510 vocabulary "
-            "genera; their least-ranked genera are left out of the sentence.")
+            f"{len(truncated)} sample(s) have more than "
+            f"{model.max_length - 2} vocabulary genera; their least-ranked "
+            "genera are left out of the sentence.")
 
     overview = Section(
         "Per-sample coverage",
-        "Mapped reads are reads whose genus is one of the 9,665 genera MGM "
-        "knows. Samples are sorted with the least covered first. The "
-        "sentence is <bos>, the genera ranked by standardized abundance, "
-        "<eos> (at most 512 tokens).")
+        f"Mapped reads are reads whose genus is one of the "
+        f"{len(model.vocabulary.genus_tokens):,} genera this model knows. "
+        "Samples are sorted with the least covered first. The sentence is "
+        "<bos>, the genera ranked by standardized abundance, <eos> (at most "
+        f"{model.max_length} tokens).")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].hist(report["mapped fraction"], bins=20, range=(0, 1),
                  color="#3b75af")

@@ -40,7 +40,9 @@ plugin.methods.register_function(
             "model": ANY_MODEL},
     parameters={},
     outputs=[("genus_table", FeatureTable[Frequency])],
-    input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
+    input_descriptions={
+        **TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION,
+        "table": "Feature table of counts (ASVs, OTUs or taxa)."},
     output_descriptions={
         "genus_table": "Reads per sample and MGM genus, the features named "
                        "as MGM names them (e.g. g__Bacteroides); features "

@@ -143,8 +143,9 @@ def perturbation_summary_example(use):
 GROUP_COLUMN = MetadataColumn[Categorical]
 ATTENTION_TEXT = (
     "Attention is averaged over all layers and heads of the model; a genus's "
-    "weight in a sample is the attention it receives from the genera ranked "
-    "after it (the sum of its column of the attention matrix).")
+    "weight in a sample is the attention it receives from itself and every "
+    "token ranked after it, <eos> included (the sum of its column of the "
+    "attention matrix).")
 COMMON_PARAMETERS = {"drop_unmapped": Bool, **ENGINE_PARAMETERS}
 COMMON_DESCRIPTIONS = {"drop_unmapped": DROP_DESCRIPTION,
                        **ENGINE_DESCRIPTIONS}
