@@ -152,7 +152,7 @@ def keystone_summary(
     ranking = Section(
         "Top genera per group",
         f"A genus's attention in a sample is the attention it receives "
-        f"from the genera ranked after it, averaged over the "
+        f"from itself and every token ranked after it, averaged over the "
         f"{model.network.config.n_layer} layers and all heads of the model; "
         f"its importance in a group is the mean over the group's samples "
         f"where it is present. Only genera present in at least "
