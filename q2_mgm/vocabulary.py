@@ -6,6 +6,7 @@ lineages onto those tokens.
 """
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -110,39 +111,40 @@ class Vocabulary:
     def __len__(self):
         return len(self.tokens)
 
-    @property
+    # Derived tables are computed once per vocabulary (cached_property
+    # writes to the instance dict, which a frozen dataclass allows).
+    @cached_property
     def genus_tokens(self):
-        return [t for t in self.tokens if t.startswith(GENUS_PREFIX)]
+        return tuple(t for t in self.tokens if t.startswith(GENUS_PREFIX))
 
-    @property
+    @cached_property
     def genus_ids(self):
         """Token ids of the genus tokens, in normalization-table order."""
         return np.array([i for i, t in enumerate(self.tokens)
                          if t.startswith(GENUS_PREFIX)], dtype=np.int64)
 
-    @property
+    @cached_property
     def label_tokens(self):
         return [t for t in self.tokens if t.startswith(LABEL_PREFIX)]
 
     def token_id(self, token):
-        return self._index()[token]
+        return self._token_index[token]
 
-    def _index(self):
-        index = self.__dict__.get("_token_index")
-        if index is None:
-            index = {t: i for i, t in enumerate(self.tokens)}
-            object.__setattr__(self, "_token_index", index)
-        return index
+    @cached_property
+    def _token_index(self):
+        return {t: i for i, t in enumerate(self.tokens)}
 
-    def _lookup(self):
-        lookup = self.__dict__.get("_genus_lookup")
-        if lookup is None:
-            lookup = {}
-            for position, token in enumerate(self.genus_tokens):
-                lookup.setdefault(token[len(GENUS_PREFIX):], position)
-                lookup.setdefault(token[len(GENUS_PREFIX):].lower(), position)
-            object.__setattr__(self, "_genus_lookup", lookup)
+    @cached_property
+    def _genus_lookup(self):
+        lookup = {}
+        for position, token in enumerate(self.genus_tokens):
+            lookup.setdefault(token[len(GENUS_PREFIX):], position)
+            lookup.setdefault(token[len(GENUS_PREFIX):].lower(), position)
         return lookup
+
+    @cached_property
+    def _name_cache(self):
+        return {}
 
     def genus_position(self, lineage):
         """Position of a lineage's genus among the genus tokens, or -1."""
@@ -150,9 +152,9 @@ class Vocabulary:
 
     def name_position(self, name):
         """Position of a genus name among the genus tokens, or -1."""
-        cache = self.__dict__.setdefault("_name_cache", {})
+        cache = self._name_cache
         if name not in cache:
-            lookup = self._lookup()
+            lookup = self._genus_lookup
             cache[name] = next(
                 (lookup[key] for candidate in genus_candidates(name)
                  for key in (candidate, candidate.lower()) if key in lookup),
@@ -161,7 +163,7 @@ class Vocabulary:
 
     def extended(self, new_tokens, mean=None, std=None):
         """A vocabulary with tokens appended (labels, or genera with stats)."""
-        new_tokens = [t for t in new_tokens if t not in self._index()]
+        new_tokens = [t for t in new_tokens if t not in self._token_index]
         genera = [t for t in new_tokens if t.startswith(GENUS_PREFIX)]
         add_mean = np.asarray(mean if mean is not None else [], float)
         add_std = np.asarray(std if std is not None else [], float)
