@@ -7,6 +7,7 @@ history, library versions).
 """
 import json
 import platform
+import re
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,7 +17,6 @@ import safetensors
 import safetensors.torch
 import torch
 import transformers
-from transformers.activations import ACT2FN
 from transformers import (GPT2Config, GPT2ForSequenceClassification,
                           GPT2LMHeadModel)
 
@@ -27,6 +27,15 @@ FILES = ("config.json", "model.safetensors", "vocabulary.txt",
 KINDS = ("pretrained", "classifier")
 MANIFEST_FORMAT = "q2-mgm model"
 MANIFEST_VERSION = 1
+# GPT-2's causal-mask buffers, recomputed by the network and never stored.
+# Every other tensor is a weight: ``transformer.h.N.attn.c_attn.bias``, the
+# query/key/value bias, also ends in ``attn.bias``.
+_MASK_BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(?:bias|masked_bias)")
+
+
+def is_mask_buffer(name):
+    """True for the names of GPT-2's non-persistent causal-mask buffers."""
+    return _MASK_BUFFER.fullmatch(name) is not None
 
 
 class ModelError(ValueError):
@@ -55,6 +64,36 @@ def weight_shapes(path):
                     for k in handle.keys()}
     except Exception as error:  # safetensors raises several error types
         _fail(path, f"model.safetensors cannot be read ({error})")
+
+
+TIED = ("transformer.wte.weight", "lm_head.weight")
+
+
+def check_tensors(path, shapes, config, kind):
+    """Stored tensor names and shapes are exactly the network's."""
+    try:
+        with torch.device("meta"):
+            network = build_network(GPT2Config.from_dict(config), kind)
+    except Exception as error:  # a config transformers cannot build
+        _fail(path, f"config.json does not describe an MGM network "
+                    f"({error})")
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()
+                if not is_mask_buffer(k)}
+    if kind == "pretrained" and any(k in shapes for k in TIED):
+        # Tied input and output embeddings are stored once.
+        for name in TIED:
+            expected.pop(name)
+        stored = next(k for k in TIED if k in shapes)
+        expected[stored] = tuple(network.transformer.wte.weight.shape)
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    misshapen = sorted(k for k in set(expected) & set(shapes)
+                       if expected[k] != shapes[k])
+    if missing or unexpected or misshapen:
+        _fail(path, "model.safetensors does not hold the network's tensors "
+                    f"(missing: {missing[:3] or 'none'}; unexpected: "
+                    f"{unexpected[:3] or 'none'}; wrong shape: "
+                    f"{misshapen[:3] or 'none'})")
 
 
 def validate(path):
@@ -89,6 +128,7 @@ def validate(path):
     if not 3 <= int(max_length) <= int(config.get("n_positions", 0)):
         _fail(path, f"manifest max_length {max_length} does not fit the "
                     f"model's {config.get('n_positions')} positions")
+    check_tensors(path, shapes, config, kind)
     head = shapes.get("score.weight")
     if kind == "classifier":
         labels = manifest.get("labels") or []
@@ -133,19 +173,11 @@ class MGMModel:
 
 
 def build_network(config, kind):
-    """An untrained network of the given kind from a GPT2Config.
-
-    GPT-2's tanh-approximated GELU runs as PyTorch's fused kernel: the same
-    function (within 3e-7), several times faster than the composed one.
-    """
+    """An untrained network of the given kind from a GPT2Config."""
     config.use_cache = False
     cls = GPT2ForSequenceClassification if kind == "classifier" \
         else GPT2LMHeadModel
-    network = cls(config)
-    if config.activation_function == "gelu_new":
-        for block in network.transformer.h:
-            block.mlp.act = ACT2FN["gelu_pytorch_tanh"]
-    return network
+    return cls(config)
 
 
 def load(path):
@@ -159,9 +191,10 @@ def load(path):
             network, str(path / "model.safetensors"), strict=False)
     except Exception as error:
         _fail(path, f"the weights do not fit the network ({error})")
-    missing = [k for k in missing if not k.endswith("attn.bias")]
+    missing = [k for k in missing if not is_mask_buffer(k)]
     if missing or unexpected:
-        _fail(path, f"weights missing {missing[:3]} / unexpected "
+        _fail(path, f"model.safetensors lacks {len(missing)} tensor(s) "
+                    f"{missing[:3]} and has {len(unexpected)} unexpected "
                     f"{unexpected[:3]}")
     network.eval()
     vocabulary = Vocabulary.from_files(path / "vocabulary.txt",

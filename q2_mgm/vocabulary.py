@@ -22,8 +22,16 @@ _GENUS_RANK = re.compile(r"^(?:g|D_5)__")
 _NO_NAME = {"", "uncultured", "uncultured_bacterium", "unidentified",
             "unknown", "unclassified", "metagenome", "incertae_sedis",
             "ambiguous_taxa", "gut_metagenome", "none", "nan"}
-_GTDB_SUFFIX = re.compile(r"_[A-Z]{1,3}$")
-_SILVA_SUFFIX = re.compile(r"_(?:sensu_stricto|group|\d+).*$")
+# Mothur/RDP confidence: ``Bacteroides(100)``.
+_CONFIDENCE = re.compile(r"\(\d+(?:\.\d+)?%?\)$")
+# Greengenes writes some genera in brackets: ``[Ruminococcus]``.
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]")
+# SILVA: ``Prevotella_9``, ``Clostridium_sensu_stricto_1``.
+_SILVA_SUFFIX = re.compile(r"_(?:sensu_stricto(?:_\d+)?|\d+)$")
+# GTDB: ``Bacteroides_A``, ``Clostridium_AQ`` (written with an underscore).
+_GTDB_SUFFIX = re.compile(r"_[A-Z]{1,2}$")
+# The published name pattern: the characters after ``g__`` that it keeps.
+_PUBLISHED_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def label_token(label):
@@ -31,42 +39,54 @@ def label_token(label):
     return f"{LABEL_PREFIX}{label}>"
 
 
-def _clean(name):
-    name = name.strip().strip("'\"").replace("[", "").replace("]", "")
+def clean_genus_name(name):
+    """A genus name without rank prefix, confidence, quotes, Greengenes
+    brackets or spaces (``g__Candidatus Soleaferrea`` ->
+    ``Candidatus_Soleaferrea``); '' for an empty or uncultured one."""
+    name = _RANK_PREFIX.sub("", name.strip().strip("'\""))
+    name = _CONFIDENCE.sub("", name).strip()
     name = re.sub(r"\s+", "_", name)
+    bracketed = _BRACKETED.fullmatch(name)
+    if bracketed:
+        name = bracketed.group(1)
+    if name.lower() in _NO_NAME or name.lower().startswith("uncultured"):
+        return ""
     return name
 
 
 def genus_candidates(name):
-    """Spellings of a genus name to look up, most specific first."""
-    name = _clean(_RANK_PREFIX.sub("", name.strip()))
-    if name.lower() in _NO_NAME or name.lower().startswith("uncultured"):
+    """Spellings of one genus to look up, most specific first.
+
+    Only spellings of the same genus: SILVA's numbered and sensu-stricto
+    suffixes, GTDB's letter suffixes and, for names without spaces, the
+    part the published name pattern keeps (``Escherichia-Shigella`` ->
+    ``Escherichia``). SILVA's ``[Ruminococcus]_torques_group`` is not
+    ``Ruminococcus`` and has no candidate but itself.
+    """
+    cleaned = clean_genus_name(name)
+    if not cleaned:
         return []
-    candidates = [name]
-    for pattern in (_GTDB_SUFFIX, _SILVA_SUFFIX):
-        stripped = pattern.sub("", name)
-        if stripped and stripped not in candidates:
-            candidates.append(stripped)
-    for sep in ("-", "/"):
-        if sep in name:
-            candidates.append(name.split(sep)[0])
-    if name.startswith("Candidatus_"):
-        candidates.append(name[len("Candidatus_"):])
-    elif "_" in name:
-        candidates.append(name.split("_")[0])
-    return candidates
+    candidates = [cleaned]
+    stripped = _SILVA_SUFFIX.sub("", cleaned)
+    if not re.search(r"\s", name.strip()):
+        stripped = _GTDB_SUFFIX.sub("", stripped)
+        published = _PUBLISHED_NAME.match(cleaned)
+        candidates.append(published.group(0) if published else "")
+    candidates.insert(1, stripped)
+    return [c for c in dict.fromkeys(candidates) if c]
 
 
 def genus_of_lineage(lineage):
     """The genus field of a taxonomy string, or '' when it has none.
 
+    Ranks are separated by ``;`` (or ``|`` as MetaPhlAn writes them).
     Prefixed lineages (``g__``, ``D_5__``) are read by prefix; plain
     lineages (``Bacteria;Firmicutes;...``) by position, genus being the sixth
     rank (after an optional leading ``Root``).
     """
     if not isinstance(lineage, str):
         return ""
-    ranks = [r.strip() for r in lineage.split(";") if r.strip() != ""]
+    ranks = [r.strip() for r in re.split(r"[;|]", lineage) if r.strip()]
     if any(_RANK_PREFIX.match(r) for r in ranks):
         genus = [r for r in ranks if _GENUS_RANK.match(r)]
         return genus[0] if genus else ""
@@ -136,11 +156,8 @@ class Vocabulary:
 
     @cached_property
     def _genus_lookup(self):
-        lookup = {}
-        for position, token in enumerate(self.genus_tokens):
-            lookup.setdefault(token[len(GENUS_PREFIX):], position)
-            lookup.setdefault(token[len(GENUS_PREFIX):].lower(), position)
-        return lookup
+        return {token[len(GENUS_PREFIX):]: position
+                for position, token in enumerate(self.genus_tokens)}
 
     @cached_property
     def _name_cache(self):
@@ -155,10 +172,9 @@ class Vocabulary:
         cache = self._name_cache
         if name not in cache:
             lookup = self._genus_lookup
-            cache[name] = next(
-                (lookup[key] for candidate in genus_candidates(name)
-                 for key in (candidate, candidate.lower()) if key in lookup),
-                -1)
+            cache[name] = next((lookup[candidate]
+                                for candidate in genus_candidates(name)
+                                if candidate in lookup), -1)
         return cache[name]
 
     def extended(self, new_tokens, mean=None, std=None):

@@ -57,8 +57,8 @@ def published_state_dict(wheel):
         raw = archive.read(RESOURCES + "general_model/pytorch_model.bin")
     state = torch.load(io.BytesIO(raw), map_location="cpu",
                        weights_only=True)
-    return {k: v for k, v in state.items()
-            if not k.endswith(("attn.bias", "attn.masked_bias"))}, sha256(raw)
+    return ({k: v for k, v in state.items() if not mgm_model.is_mask_buffer(k)},
+            sha256(raw))
 
 
 def published_network(wheel):
@@ -69,11 +69,12 @@ def published_network(wheel):
     config = GPT2Config(**{k: published[k] for k in GPT2_KEYS})
     network = GPT2LMHeadModel(config)
     state, digest = published_state_dict(wheel)
+    expected = {k for k in network.state_dict() if not mgm_model.is_mask_buffer(k)}
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        raise SystemExit(f"published weights: missing {sorted(missing)}, "
+                         f"unexpected {sorted(unexpected)}")
     network.load_state_dict(state, strict=False)
-    missing = set(network.state_dict()) - set(state)
-    if missing - {"lm_head.weight"} - {k for k in missing
-                                       if k.endswith("attn.bias")}:
-        raise SystemExit(f"published weights miss {sorted(missing)[:5]}")
     return network.eval(), digest
 
 
