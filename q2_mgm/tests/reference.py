@@ -5,6 +5,8 @@ Used as ground truth in the tests and as the baseline in bench/: genus table
 those genera -> standardize with the corpus mean and std -> keep present
 genera -> sort descending -> <bos> ... <eos> -> first 512 tokens.
 """
+import re
+
 import pandas as pd
 
 from ..tokens import MAX_LENGTH
@@ -35,3 +37,11 @@ def published_sentences(frame, vocabulary, max_length=MAX_LENGTH):
         tokens = [BOS] + [ids[g] for g in row.index] + [EOS]
         sentences[sample] = tokens[:max_length]
     return sentences
+
+
+def published_genus(lineage, vocabulary):
+    """The genus token the published name pattern finds in a lineage (the
+    first ``g__`` followed by letters, digits or ``_``), or None."""
+    found = re.search(r"g__[A-Za-z0-9_]+", lineage)
+    return found.group(0) if found and found.group(0) in set(
+        vocabulary.genus_tokens) else None
