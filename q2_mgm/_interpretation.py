@@ -216,8 +216,9 @@ def perturb(table: biom.Table, taxonomy: pd.Series,
                            target_group)
     pooling = model.default_pooling if pooling == "auto" else pooling
     target = sentences.select(groups.index[groups == target_group])
-    chosen = interpret.choose_genera(target, model.vocabulary, genera, top_n,
-                                     target_group)
+    chosen = interpret.choose_genera(
+        target, model.vocabulary, genera, top_n,
+        f"of the target group {target_group!r}")
     centroid = _reference_centroid(engine, sentences, groups,
                                    reference_group, pooling)
     similarities = interpret.perturbation_similarities(
@@ -229,6 +230,75 @@ def perturb(table: biom.Table, taxonomy: pd.Series,
         target_group=target_group,
         reference_samples=int((groups == reference_group).sum()),
         target_samples=len(target), pooling=pooling, model_kind=model.kind)
+
+
+# leave-one-genus-out ----------------------------------------------------------
+
+def leave_one_genus_out(
+        table: biom.Table, taxonomy: pd.Series,
+        model: mgm_model.MGMModel = None, genera: list = None,
+        top_n: int = 50, pooling: str = "auto", drop_unmapped: bool = False,
+        batch_size: int = 64, device: str = "auto",
+        threads: int = 0) -> pd.DataFrame:
+    model, sentences, _, engine = _prepare(
+        table, taxonomy, model, None, drop_unmapped, batch_size, device,
+        threads)
+    pooling = model.default_pooling if pooling == "auto" else pooling
+    chosen = interpret.choose_genera(sentences, model.vocabulary, genera,
+                                     top_n or None, "of the table")
+    similarities = interpret.removal_similarities(
+        engine, sentences, [model.vocabulary.token_id(g) for g in chosen],
+        pooling)
+    return interpret.summarize_removals(similarities, model.vocabulary,
+                                        len(sentences))
+
+
+def _plot_removals(effects, output_dir, section):
+    top = effects.head(PLOT_GENERA * 3).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.26 * len(top) + 1.6))
+    labels = top.index.str.replace("g__", "", regex=False)
+    low = (1 - top["q75_similarity"]).to_numpy()
+    high = (1 - top["q25_similarity"]).to_numpy()
+    middle = (1 - top["median_similarity"]).to_numpy()
+    ax.barh(labels, top["effect"], color="#3b75af",
+            label="1 - mean similarity")
+    ax.errorbar(middle, np.arange(len(top)), xerr=[middle - low,
+                                                   high - middle],
+                fmt="o", color="black", markersize=3, linewidth=1,
+                label="median and interquartile range")
+    ax.set_xlabel("change of the sample's embedding when the genus is "
+                  "removed\n(1 - cosine similarity)")
+    ax.legend(fontsize=8, loc="lower right")
+    section.figure(fig, output_dir, "removal-effects",
+                   f"The {len(top)} genera whose removal changes the "
+                   "samples' embeddings most")
+
+
+def leave_one_genus_out_summary(output_dir: str,
+                                effects: pd.DataFrame) -> None:
+    missing = [c for c in interpret.REMOVAL_COLUMNS if c not in effects]
+    if missing:
+        raise ValueError(
+            "These importances do not come from `leave-one-genus-out` "
+            f"(missing columns: {', '.join(missing)}). Summarize the output "
+            "of `qiime mgm leave-one-genus-out`.")
+    effects = effects.sort_values("effect", ascending=False, kind="stable")
+    section = Section(
+        "Genera ranked by their effect on the community's embedding",
+        "For every sample and every genus it holds, the genus is removed "
+        "from the sample's ranking and the cosine similarity between the "
+        "sample's MGM embedding before and after is measured (the MGM "
+        "paper's leave-one-genus-out; no reference group is involved). "
+        "effect = 1 - the mean similarity over the samples holding the "
+        "genus: a large effect marks a genus the model's view of the "
+        "community depends on (the paper's 'deleterious' genera).")
+    _plot_removals(effects, output_dir, section)
+    section.table(effects, output_dir, "leave-one-genus-out")
+    samples = int(round(effects["samples"].iloc[0]
+                        / effects["prevalence"].iloc[0]))
+    intro = (f"{len(effects)} genera removed one at a time from the "
+             f"{samples} samples that hold them.")
+    render(output_dir, "MGM leave-one-genus-out", [section], intro=intro)
 
 
 # perturbation-summary -------------------------------------------------------

@@ -132,6 +132,27 @@ def perturb_example(use):
     _perturb(use)
 
 
+def leave_one_genus_out_example(use):
+    table, taxonomy = table_inputs(use)
+    run(use, "leave_one_genus_out",
+        {"table": table, "taxonomy": taxonomy, "top_n": 10},
+        {"effects": "removal_effects"})
+
+
+def removal_effects_factory():
+    from qiime2.plugins.mgm.actions import leave_one_genus_out
+    from ._examples import table_factory, taxonomy_factory
+    effects, = leave_one_genus_out(table_factory(), taxonomy_factory(),
+                                   top_n=10)
+    return effects
+
+
+def leave_one_genus_out_summary_example(use):
+    effects = use.init_artifact("removal_effects", removal_effects_factory)
+    run(use, "leave_one_genus_out_summary", {"effects": effects},
+        {"visualization": "leave_one_genus_out_summary"})
+
+
 def perturbation_summary_example(use):
     effects, = _perturb(use)
     run(use, "perturbation_summary", {"effects": effects},
@@ -237,8 +258,11 @@ plugin.methods.register_function(
                  "perturb when no genera are given.",
         "modes": "Perturbations: 'enrich' moves the genus to the top of the "
                  "sample's ranking (most abundant), 'reduce' to the bottom "
-                 "(least abundant), 'delete' removes it (leave-one-genus-"
-                 "out). Default: all three.",
+                 "(least abundant), 'delete' removes it; each is scored as "
+                 "the shift toward the reference group. Default: all "
+                 "three. The published leave-one-genus-out statistic "
+                 "(similarity of a sample to itself after the removal) is "
+                 "the action leave-one-genus-out.",
         "pooling": POOLING_DESCRIPTION,
         **COMMON_DESCRIPTIONS,
         "batch_size": "Sentences (original or perturbed samples) per "
@@ -261,6 +285,66 @@ plugin.methods.register_function(
         "batches and compared with the reference group's mean embedding."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturb": perturb_example},
+)
+
+GENERA_DESCRIPTION = (
+    "Genera to remove (for example Bacteroides or g__Bacteroides). Genera "
+    "unknown to MGM or absent from every sample stop the action with an "
+    "error naming them. Default: the top_n most prevalent genera.")
+
+plugin.methods.register_function(
+    function=_interpretation.leave_one_genus_out,
+    inputs={**TABLE_INPUTS, "model": ANY_MODEL},
+    parameters={"genera": List[Str], "top_n": Int % Range(0, None),
+                "pooling": POOLING, **COMMON_PARAMETERS},
+    outputs=[("effects", FeatureData[Importance])],
+    input_descriptions=INPUT_DESCRIPTIONS,
+    parameter_descriptions={
+        "genera": GENERA_DESCRIPTION,
+        "top_n": "How many of the most prevalent genera to remove when no "
+                 "genera are given (0: every genus of the table; the run "
+                 "time grows with the number of genera times samples).",
+        "pooling": POOLING_DESCRIPTION,
+        **COMMON_DESCRIPTIONS,
+        "batch_size": "Sentences (original or with one genus removed) per "
+                      "forward pass. Larger is faster on a GPU and needs "
+                      "more memory."},
+    output_descriptions={
+        "effects": "One row per genus (MGM token, e.g. g__Bacteroides), "
+                   "largest effect first: 'effect' (1 - the mean cosine "
+                   "similarity between a sample's embedding before and "
+                   "after removing the genus, over the samples that hold "
+                   "it), the mean, standard deviation, quartiles and "
+                   "minimum of those similarities, the number of samples "
+                   "and the prevalence. Its first column ranks genera, so "
+                   "q2-sample-classifier's heatmap can take it."},
+    name="Leave-one-genus-out effects, as published",
+    description=(
+        "How much each genus shapes MGM's view of a community: the genus is "
+        "removed from each sample that holds it and the sample's embedding "
+        "is compared with itself before the removal (cosine similarity), as "
+        "in the MGM paper; no reference group is involved. Genera whose "
+        "removal changes the embedding most are what the paper calls "
+        "deleterious. To study one group (for example patients), filter "
+        "the table to that group first (qiime feature-table "
+        "filter-samples)."),
+    citations=[citations["mgm2025"]],
+    examples={"leave_one_genus_out": leave_one_genus_out_example},
+)
+
+plugin.visualizers.register_function(
+    function=_interpretation.leave_one_genus_out_summary,
+    inputs={"effects": FeatureData[Importance]},
+    parameters={},
+    input_descriptions={
+        "effects": "Leave-one-genus-out effects from leave-one-genus-out."},
+    name="Summarize leave-one-genus-out effects",
+    description=(
+        "Genera ranked by how much their removal changes the samples' MGM "
+        "embeddings, with the spread over samples and the whole table."),
+    citations=[citations["mgm2025"]],
+    examples={"leave_one_genus_out_summary":
+              leave_one_genus_out_summary_example},
 )
 
 plugin.visualizers.register_function(

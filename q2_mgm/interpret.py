@@ -9,6 +9,11 @@ Perturbation: a genus of a target-group sample is moved right after
 ``<bos>`` (``enrich``), right before ``<eos>`` (``reduce``) or removed
 (``delete``); the cosine similarity of the sample's embedding to the mean
 embedding of the reference group is compared before and after.
+
+Leave-one-genus-out (as published): a genus is removed from a sample and
+the cosine similarity of the sample's own embedding before and after is
+the measure; no reference group is involved. A low similarity marks a genus
+with a large effect on the community's representation.
 """
 import itertools
 import warnings
@@ -234,39 +239,86 @@ def perturbation_jobs(sentences, genus_ids, modes):
                            perturb_sentence(sentence, index, mode))
 
 
-def _similarities_after(engine, chunk, sentences, before, centroid,
-                        pooling):
-    """Cosine similarity to ``centroid`` of each perturbed sentence of a
-    chunk; sentences the perturbation left unchanged are not re-embedded."""
-    after = np.array([before[job[0]] for job in chunk])
-    changed = [i for i, job in enumerate(chunk)
-               if not np.array_equal(job[3], sentences.sentence(job[0]))]
-    if changed:
-        perturbed = Sentences.from_list(changed,
-                                        [chunk[i][3] for i in changed])
-        after[changed] = cosine_to(engine.embed(perturbed, pooling=pooling),
-                                   centroid)
-    return after
+def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
+                         chunk_size=4096):
+    """Yield ``(before, jobs, after)`` per chunk of perturbations.
+
+    ``before``: the unperturbed embeddings of all sentences; ``jobs``:
+    ``perturbation_jobs`` tuples; ``after``: the embedding of each job's
+    perturbed sentence. Perturbed sentences are embedded through the
+    engine, which batches them by length; a perturbation that leaves a
+    sentence unchanged reuses its ``before`` row.
+    """
+    before = engine.embed(sentences, pooling=pooling)
+    jobs = perturbation_jobs(sentences, genus_ids, modes)
+    while chunk := list(itertools.islice(jobs, chunk_size)):
+        after = before[[job[0] for job in chunk]]
+        changed = [i for i, job in enumerate(chunk)
+                   if not np.array_equal(job[3], sentences.sentence(job[0]))]
+        if changed:
+            perturbed = Sentences.from_list(changed,
+                                            [chunk[i][3] for i in changed])
+            after[changed] = engine.embed(perturbed, pooling=pooling)
+        yield before, chunk, after
 
 
 def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
-                              pooling, chunk_size=4096):
+                              pooling):
     """Long DataFrame: one row per sample x genus x mode with the cosine
-    similarity to ``centroid`` before and after the perturbation.
-
-    Perturbed sentences are embedded in chunks through the engine, which
-    batches them by length (one forward pass per batch).
-    """
-    before = cosine_to(engine.embed(sentences, pooling=pooling), centroid)
-    jobs = perturbation_jobs(sentences, genus_ids, modes)
+    similarity to ``centroid`` before and after the perturbation."""
     records = []
-    while chunk := list(itertools.islice(jobs, chunk_size)):
-        after = _similarities_after(engine, chunk, sentences, before,
-                                    centroid, pooling)
-        records += [(job[0], job[1], job[2], before[job[0]], value)
-                    for job, value in zip(chunk, after)]
+    for before, chunk, after in perturbed_embeddings(
+            engine, sentences, genus_ids, modes, pooling):
+        start = cosine_to(before, centroid)
+        records += [(job[0], job[1], job[2], start[job[0]], value)
+                    for job, value in zip(chunk, cosine_to(after, centroid))]
     return pd.DataFrame(records, columns=["sample", "token", "mode",
                                           "before", "after"])
+
+
+def removal_similarities(engine, sentences, genus_ids, pooling):
+    """Leave-one-genus-out as published: per sample and genus present, the
+    cosine similarity between the sample's embedding before and after the
+    genus is removed (long DataFrame: sample, token, similarity)."""
+    records = []
+    for before, chunk, after in perturbed_embeddings(
+            engine, sentences, genus_ids, ["delete"], pooling):
+        own = before[[job[0] for job in chunk]]
+        records += [(job[0], job[1], value) for job, value in
+                    zip(chunk, row_cosines(own, after))]
+    return pd.DataFrame(records, columns=["sample", "token", "similarity"])
+
+
+def row_cosines(a, b):
+    """Cosine similarity of each row of ``a`` with the same row of ``b``."""
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(1) / np.where(norms == 0, 1, norms)
+
+
+REMOVAL_COLUMNS = ("effect", "mean_similarity", "sd_similarity",
+                   "q25_similarity", "median_similarity", "q75_similarity",
+                   "min_similarity", "samples", "prevalence")
+
+
+def summarize_removals(similarities, vocabulary, n_samples):
+    """One row per genus (most affected first): ``effect`` is 1 - the mean
+    cosine similarity over the samples holding the genus, followed by the
+    spread of the similarities, the samples and the prevalence."""
+    grouped = similarities.groupby("token")["similarity"]
+    quantiles = grouped.quantile([0.25, 0.5, 0.75]).unstack()
+    out = pd.DataFrame({
+        "effect": 1 - grouped.mean(),
+        "mean_similarity": grouped.mean(),
+        "sd_similarity": grouped.std(ddof=0),
+        "q25_similarity": quantiles[0.25],
+        "median_similarity": quantiles[0.5],
+        "q75_similarity": quantiles[0.75],
+        "min_similarity": grouped.min(),
+        "samples": grouped.size(),
+        "prevalence": grouped.size() / n_samples})
+    out.index = pd.Index([vocabulary.tokens[t] for t in out.index],
+                         name="genus")
+    return out.sort_values("effect", ascending=False, kind="stable")
 
 
 def paired_test(after, before):
@@ -338,10 +390,11 @@ def target_prevalence(sentences, vocabulary):
                      index=[vocabulary.tokens[t] for t in order])
 
 
-def choose_genera(sentences, vocabulary, genera, top_n, target_group):
+def choose_genera(sentences, vocabulary, genera, top_n, where):
     """Genus tokens to perturb: the given ones, else the ``top_n`` most
-    prevalent in the target sentences. Given genera absent from every
-    target sample are an error naming them."""
+    prevalent in the sentences (all when ``top_n`` is None). Given genera
+    absent from every sample (``where``: which samples, in words) are an
+    error naming them."""
     prevalence = target_prevalence(sentences, vocabulary)
     if not genera:
         return list(prevalence.index[:top_n])
@@ -349,7 +402,7 @@ def choose_genera(sentences, vocabulary, genera, top_n, target_group):
     absent = [g for g in chosen if g not in prevalence.index]
     if absent:
         raise ValueError(
-            f"Genera absent from every sample of the target group "
-            f"{target_group!r}: {', '.join(absent)}. They cannot be "
-            "perturbed; remove them from the list.")
+            f"Genera absent from every sample {where}: "
+            f"{', '.join(absent)}. They cannot be perturbed; remove them "
+            "from the list.")
     return chosen

@@ -15,11 +15,14 @@ import pytest
 import qiime2
 import torch
 from qiime2.plugins.mgm.actions import (attention_importance,
-                                        keystone_summary, perturb,
+                                        keystone_summary,
+                                        leave_one_genus_out,
+                                        leave_one_genus_out_summary, perturb,
                                         perturbation_summary)
 
 from .. import interpret
 from ..model import MGMModel, build_network
+from ..tokens import tokenize
 from ..vocabulary import BOS, EOS
 from . import _data
 
@@ -259,3 +262,59 @@ def test_command_line_perturb(planted, tmp_path):
     df = qiime2.Artifact.load(str(out)).view(pd.DataFrame)
     assert list(df.index) == [f"{PLANTED}:delete"]
     assert df.iloc[0]["shift"] > 0
+
+
+def own_similarity_by_hand(model, sentence, token):
+    """Published leave-one-genus-out for one sample, written out: mean
+    last hidden state with and without the genus, their cosine."""
+    def mean_state(ids):
+        with torch.no_grad():
+            hidden = model.network.transformer(
+                input_ids=torch.tensor([ids])).last_hidden_state[0]
+        return hidden.mean(0).numpy()
+    before = mean_state(list(sentence))
+    after = mean_state([t for t in sentence if t != token])
+    return before @ after / np.linalg.norm(before) / np.linalg.norm(after)
+
+
+def test_leave_one_genus_out_is_the_published_statistic(planted, tmp_path):
+    table, taxonomy, _ = planted
+    effects, = leave_one_genus_out(table, taxonomy,
+                                   genera=["Thermus", "Bacteroides"])
+    df = effects.view(pd.DataFrame)
+    assert set(df.index) == {PLANTED, "g__Bacteroides"}
+    assert df.loc[PLANTED, "samples"] == PER_GROUP
+    assert df.loc[PLANTED, "prevalence"] == 0.5
+    model = _data.pretrained()
+    sentences, _ = tokenize(table.view(biom.Table),
+                            taxonomy.view(pd.Series), model.vocabulary)
+    token = model.vocabulary.token_id(PLANTED)
+    expected = [own_similarity_by_hand(model, sentences.sentence(i), token)
+                for i in range(len(sentences))
+                if token in sentences.sentence(i)]
+    assert abs(df.loc[PLANTED, "mean_similarity"]
+               - np.mean(expected)) < 1e-5
+    assert abs(df.loc[PLANTED, "min_similarity"] - min(expected)) < 1e-5
+    assert abs(df.loc[PLANTED, "effect"] - (1 - np.mean(expected))) < 1e-5
+    summary, = leave_one_genus_out_summary(effects)
+    summary.export_data(tmp_path)
+    assert "Thermus" in (tmp_path / "index.html").read_text()
+
+
+def test_leave_one_genus_out_top_n_and_bad_input(planted):
+    table, taxonomy, _ = planted
+    effects, = leave_one_genus_out(table, taxonomy, top_n=3)
+    df = effects.view(pd.DataFrame)
+    assert len(df) == 3 and (df["prevalence"] == 1.0).all()
+    assert df["effect"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="absent from every sample"):
+        leave_one_genus_out(table, taxonomy, genera=["Prochlorococcus"])
+    with pytest.raises(ValueError, match="Not genera of the MGM"):
+        leave_one_genus_out(table, taxonomy, genera=["Notagenus"])
+
+
+def test_leave_one_genus_out_summary_needs_its_own_table(planted):
+    table, taxonomy, column = planted
+    importance, = attention_importance(table, taxonomy)
+    with pytest.raises(ValueError, match="leave-one-genus-out"):
+        leave_one_genus_out_summary(importance)
