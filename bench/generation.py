@@ -15,6 +15,7 @@
 
     .venv/bin/python bench/generation.py [--data /work/shared/data]
         [--epochs 20] [--validation-fraction 0] [--n-samples 100]
+        [--top-k 50,0]
 """
 import argparse
 import time
@@ -65,6 +66,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-samples", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--top-k", default="50,0",
+                        help="top-k values to compare (0: no cut-off)")
     args = parser.parse_args()
 
     table, taxonomy, metadata = load(Path(args.data))
@@ -88,9 +91,15 @@ def main():
           f"(ratio {after / before:.2f}; {seconds:.0f} s, "
           f"{len(trained.manifest['history'])} epochs)")
 
-    generated = generate_samples(
-        trained, args.n_samples, ["BK", "Western"],
-        Sampling(max_length=64, device="cpu", threads=args.threads))
+    for top_k in map(int, args.top_k.split(",")):
+        print(f"\n=== top-k {top_k or 'off'} ===")
+        generated = generate_samples(
+            trained, args.n_samples, ["BK", "Western"],
+            Sampling(top_k=top_k, device="cpu", threads=args.threads))
+        compare(generated, table, held_table, taxonomy, diet)
+
+
+def compare(generated, table, held_table, taxonomy, diet):
     labels = generated[2]
     for name, real in (("all real samples", table),
                        ("held-out real samples", held_table)):

@@ -43,7 +43,7 @@ def pretrain(table: biom.Table, taxonomy: pd.Series,
 
 
 def generate(model: mgm_model.MGMModel = None, n_samples: int = 10,
-             labels: list = None, temperature: float = 1.0, top_k: int = 0,
+             labels: list = None, temperature: float = 1.0, top_k: int = 50,
              top_p: float = 1.0, max_length: int = 512,
              random_state: int = 0, batch_size: int = 64,
              device: str = "auto", threads: int = 0
@@ -238,9 +238,19 @@ def prevalence_section(output_dir, correlations, real, real_labels,
 def richness_section(output_dir, richness):
     section = Section(
         "Richness",
-        "Number of genera per sample, real versus generated.")
+        "Number of genera per sample, real versus generated, and the mean "
+        "generated richness as a fraction of the real one (1: equal). "
+        "Genera unknown to the model count in real samples but cannot be "
+        "generated.")
     section.figure(richness_figure(richness), output_dir, "richness",
                    "Genera per sample")
+    means = richness.groupby(["label", "source"])["genera"].mean().unstack()
+    comparison = pd.DataFrame({
+        "real": means.get("real"), "generated": means.get("generated")})
+    comparison["generated / real"] = (comparison["generated"]
+                                      / comparison["real"])
+    comparison.index.name = "label"
+    section.table(comparison, output_dir, "richness-comparison")
     summary = richness.groupby(["label", "source"])["genera"].describe()
     section.table(summary)
     richness.index.name = "sample-id"

@@ -4,11 +4,16 @@ A batched autoregressive sampler with its own seeded ``torch.Generator``
 (reproducible for a given ``random_state``): each sentence starts with
 ``<bos>`` (and the label token when conditioned), special and label tokens
 are banned after the prefix, a genus is never repeated, ``<eos>`` cannot
-come first and is forced at ``max_length``. The rank order becomes relative
-abundances through a rank-abundance profile: the model's own (learned by
-``pretrain``) or, for a model without one, a Zipf law (abundance ∝ 1/rank).
-Ranks carry no exact abundances, so the abundances are a typical profile,
-not a prediction.
+come first and is forced at ``max_length``. By default only the 50 most
+likely next genera are drawn from, as the published sampler (Hugging Face
+``generate`` with its default top-k) does.
+
+A sentence ranks genera by standardized abundance, so relative abundances
+are built by inverting the standardization: tokenizing the generated table
+gives back the generated sentence. Their shape follows a rank-abundance
+profile: the model's own (learned by ``pretrain``) or, for a model without
+one, a Zipf law (abundance ∝ 1/rank). Ranks carry no exact abundances, so
+the abundances are a typical profile, not a prediction.
 """
 from dataclasses import dataclass
 
@@ -27,7 +32,7 @@ UNCONDITIONED = "unconditioned"
 @dataclass
 class Sampling:
     temperature: float = 1.0
-    top_k: int = 0
+    top_k: int = 50
     top_p: float = 1.0
     max_length: int = 512
     random_state: int = 0
@@ -150,16 +155,59 @@ def sample_sentences(model, prefixes, sampling):
     return sentences
 
 
+GAP = 1e-6  # least difference of standardized values between ranks
+
+
+def ordered_abundances(mean, std, target):
+    """Relative abundances (summing to 1, all > 0) whose standardized
+    values ``(p - mean) / std`` strictly decrease in the given order, so
+    that MGM's ranking of them is that order.
+
+    ``target`` is the wanted abundance at each rank (a rank-abundance
+    profile). Its standardized values are shifted by one constant ``c``,
+    raised where needed to stay above zero abundance and below the rank
+    before, and ``c`` is found by bisection so that the abundances sum
+    to 1.
+    """
+    ranks = np.arange(len(mean))
+    floor = -mean / std + GAP            # just above zero abundance
+    wanted = (target / target.sum() - mean) / std
+
+    def abundances(c):
+        z = np.maximum(wanted + c, floor) + ranks * GAP
+        z = np.maximum.accumulate(z[::-1])[::-1] - ranks * GAP
+        return mean + std * z
+
+    low, high = -1.0, 1.0
+    while abundances(low).sum() > 1:
+        if low < -1e12:
+            raise ValueError("No abundances give this ranking.")
+        low *= 2
+    while abundances(high).sum() < 1:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = ((middle, high) if abundances(middle).sum() < 1
+                     else (low, middle))
+    p = abundances(high)
+    return p / p.sum()
+
+
 def abundance_table(sentences, sample_ids, vocabulary, profile):
-    """Relative-frequency biom table of generated genus rank orders."""
+    """Relative-frequency biom table of generated genus rank orders.
+
+    Abundances invert MGM's standardization, so that tokenizing the table
+    gives back each generated sentence; their shape follows ``profile``.
+    """
     tokens = np.unique(np.concatenate(sentences))
-    row = np.searchsorted(tokens, np.concatenate(sentences))
-    column = np.repeat(np.arange(len(sentences)),
-                       [len(s) for s in sentences])
-    values = np.concatenate([profile[:len(s)] / profile[:len(s)].sum()
-                             for s in sentences])
+    genus_index = np.full(len(vocabulary), -1, dtype=np.int64)
+    genus_index[vocabulary.genus_ids] = np.arange(len(vocabulary.genus_ids))
     data = np.zeros((len(tokens), len(sentences)))
-    data[row, column] = values
+    for column, sentence in enumerate(sentences):
+        position = genus_index[sentence]
+        data[np.searchsorted(tokens, sentence), column] = ordered_abundances(
+            vocabulary.mean[position], vocabulary.std[position],
+            profile[:len(sentence)])
     names = [vocabulary.tokens[t] for t in tokens]
     return biom.Table(data, names, list(sample_ids))
 

@@ -14,7 +14,7 @@ from transformers import GPT2Config
 
 from .. import generation, pretraining
 from ..model import MGMModel, build_network
-from ..tokens import Sentences, genus_table
+from ..tokens import Sentences, genus_table, tokenize
 from ..training import TrainingSettings
 from ..vocabulary import BOS, EOS, label_token
 from . import _data
@@ -216,6 +216,11 @@ def test_generation_summary(diet_model, taxonomy, tmp_path):
     realism = pd.read_csv(tmp_path / "real-vs-generated.tsv", sep="\t")
     assert realism["ROC-AUC real vs generated"].between(0, 1).all()
     assert "Genus prevalence" in (tmp_path / "index.html").read_text()
+    richness = pd.read_csv(tmp_path / "richness-comparison.tsv", sep="\t",
+                           index_col=0)
+    assert list(richness.index) == ["BK", "Western"]
+    np.testing.assert_allclose(richness["generated / real"],
+                               richness["generated"] / richness["real"])
 
 
 def test_generate_on_the_command_line(tmp_path):
@@ -257,3 +262,34 @@ def test_training_loop_runs_under_ddp(taxonomy, tmp_path):
                                       settings.as_dict())
     assert model.network.config.vocab_size == len(model.vocabulary)
     assert history[0]["validation_loss"] > 0
+
+
+def test_ordered_abundances_give_the_wanted_ranking():
+    rng = np.random.default_rng(0)
+    vocabulary = _data.pretrained().vocabulary
+    for n in (1, 2, 17, 300, 510):
+        position = rng.choice(len(vocabulary.genus_ids), n, replace=False)
+        mean, std = vocabulary.mean[position], vocabulary.std[position]
+        p = generation.ordered_abundances(mean, std, 1 / np.arange(1, n + 1))
+        assert (p > 0).all() and abs(p.sum() - 1) < 1e-12
+        assert (np.diff((p - mean) / std) < 0).all()
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_generated_tables_tokenize_back_to_their_sentences(labelled,
+                                                           diet_model):
+    """120 generated samples: the table MGM reads back is the sentence it
+    generated, genus for genus and rank for rank."""
+    model = diet_model.view(MGMModel) if labelled else _data.pretrained()
+    labels = ["BK", "Western"] if labelled else None
+    n = 60 if labelled else 120
+    sampling = generation.Sampling(max_length=64, random_state=3,
+                                   device="cpu")
+    prefixes, _ = generation.label_prefixes(model, labels, n)
+    sentences = generation.sample_sentences(model, prefixes, sampling)
+    table, taxonomy, _ = generation.generate_samples(model, n, labels,
+                                                     sampling)
+    read_back, dropped = tokenize(table, taxonomy, model.vocabulary)
+    assert dropped == [] and len(read_back) == len(sentences) == 120
+    for i, sentence in enumerate(sentences):
+        assert list(read_back.sentence(i)) == [BOS, *sentence, EOS]

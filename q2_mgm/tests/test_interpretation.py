@@ -318,3 +318,26 @@ def test_leave_one_genus_out_summary_needs_its_own_table(planted):
     importance, = attention_importance(table, taxonomy)
     with pytest.raises(ValueError, match="leave-one-genus-out"):
         leave_one_genus_out_summary(importance)
+
+
+def test_command_line_leave_one_genus_out(planted, tmp_path):
+    table, taxonomy, _ = planted
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    qiime = [sys.executable, "-m", "q2cli", "mgm"]
+    subprocess.run(
+        qiime + ["leave-one-genus-out",
+                 "--i-table", str(tmp_path / "table.qza"),
+                 "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
+                 "--p-genera", "Thermus", "--p-genera", "Bacteroides",
+                 "--o-effects", str(tmp_path / "effects.qza")],
+        check=True, capture_output=True)
+    subprocess.run(
+        qiime + ["leave-one-genus-out-summary",
+                 "--i-effects", str(tmp_path / "effects.qza"),
+                 "--o-visualization", str(tmp_path / "summary.qzv")],
+        check=True, capture_output=True)
+    df = qiime2.Artifact.load(str(tmp_path / "effects.qza")).view(
+        pd.DataFrame)
+    assert sorted(df.index) == ["g__Bacteroides", PLANTED]
+    assert (tmp_path / "summary.qzv").is_file()
