@@ -55,7 +55,7 @@ def correlations_against(real_table, taxonomy, diet, generated, labels):
     real = genus_presence(real_table, taxonomy, vocabulary)
     fake = genus_presence(*generated[:2], vocabulary)
     return summary_tables(real, diet.reindex(real.index).dropna(), fake,
-                          labels, random_state=0)
+                          labels, 0, vocabulary)
 
 
 def main():
@@ -116,7 +116,8 @@ def compare(generated, table, held_table, taxonomy, diet):
              > other.set_index("generated label")[metric]).all()
             for metric in ("Spearman", "Pearson"))
         print(f"same diet correlates better than the other diet: {wins}")
-        print(richness.groupby(["label", "source"])["genera"].mean()
+        print("mean genera of the MGM vocabulary per sample:")
+        print(richness.groupby(["label", "source"])["MGM genera"].mean()
               .unstack().to_string(float_format="%.1f"))
         print(realism.to_string(index=False, float_format="%.3f"))
 

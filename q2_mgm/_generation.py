@@ -127,17 +127,22 @@ def aligned(real, generated):
 
 
 def summary_tables(real, real_labels, generated, generated_labels,
-                   random_state):
-    """Correlations, richness and realism (AUC) per label."""
+                   random_state, vocabulary):
+    """Correlations, richness and realism (AUC) per label. Richness counts
+    all genera and, separately, the genera of the model's vocabulary (the
+    only ones it can generate)."""
     real, generated = aligned(real.loc[real_labels.index],
                               generated.loc[generated_labels.index])
     correlations = prevalence_correlations(real, real_labels, generated,
                                            generated_labels)
+    known = real.columns.isin(vocabulary.genus_tokens)
     richness = pd.concat([
         pd.DataFrame({"source": "real", "label": real_labels,
-                      "genera": real.sum(1)}),
+                      "genera": real.sum(1),
+                      "MGM genera": real.loc[:, known].sum(1)}),
         pd.DataFrame({"source": "generated", "label": generated_labels,
-                      "genera": generated.sum(1)})])
+                      "genera": generated.sum(1),
+                      "MGM genera": generated.loc[:, known].sum(1)})])
     realism = []
     for label in sorted(set(real_labels) & set(generated_labels)):
         realism.append({
@@ -194,7 +199,8 @@ def generation_summary(output_dir: str, table: biom.Table,
     generated_labels = group_labels(
         generated.index, generated_labels if labelled else None)
     correlations, richness, realism = summary_tables(
-        real, real_labels, generated, generated_labels, random_state)
+        real, real_labels, generated, generated_labels, random_state,
+        vocabulary)
     render(output_dir, "Generated versus real communities", [
         prevalence_section(output_dir, correlations, real, real_labels,
                            generated, generated_labels),
@@ -238,13 +244,14 @@ def prevalence_section(output_dir, correlations, real, real_labels,
 def richness_section(output_dir, richness):
     section = Section(
         "Richness",
-        "Number of genera per sample, real versus generated, and the mean "
-        "generated richness as a fraction of the real one (1: equal). "
-        "Genera unknown to the model count in real samples but cannot be "
-        "generated.")
+        "Number of genera per sample, real versus generated. The comparison "
+        "counts only the genera of the model's vocabulary (the only ones it "
+        "can generate): mean generated richness as a fraction of the real "
+        "one (1: equal).")
     section.figure(richness_figure(richness), output_dir, "richness",
                    "Genera per sample")
-    means = richness.groupby(["label", "source"])["genera"].mean().unstack()
+    means = richness.groupby(["label", "source"])["MGM genera"].mean() \
+        .unstack()
     comparison = pd.DataFrame({
         "real": means.get("real"), "generated": means.get("generated")})
     comparison["generated / real"] = (comparison["generated"]

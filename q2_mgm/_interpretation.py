@@ -232,7 +232,7 @@ def perturb(table: biom.Table, taxonomy: pd.Series,
         target_samples=len(target), pooling=pooling, model_kind=model.kind)
 
 
-# leave-one-genus-out ----------------------------------------------------------
+# leave-one-genus-out -------------------------------------------------------
 
 def leave_one_genus_out(
         table: biom.Table, taxonomy: pd.Series,

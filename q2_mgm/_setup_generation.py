@@ -144,16 +144,25 @@ TRAINING_PARAMETERS = {
 }
 TRAINING_DESCRIPTIONS = {
     "epochs": "Maximum passes over the samples (training stops earlier "
-              "when the validation loss stops improving).",
-    "learning_rate": "Peak learning rate of AdamW (published: 0.001).",
+              "when the validation loss stops improving). Default 30, "
+              "where the published pre-training allows 50.",
+    "learning_rate": "Peak learning rate of AdamW (published: 0.001); "
+                     "gradients are clipped at norm 1, as published.",
     "batch_size": "Samples per training step (published: 50).",
-    "weight_decay": "AdamW weight decay (published: 0.001).",
+    "weight_decay": "AdamW weight decay, sparing biases and LayerNorm "
+                    "weights (published: 0.001, with the same exemptions).",
     "warmup_fraction": "Fraction of the training steps during which the "
-                       "learning rate rises linearly to its peak.",
-    "validation_fraction": "Fraction of samples held out to monitor the "
-                           "next-genus loss (published: 0.1).",
-    "patience": "Epochs without improvement of the validation loss before "
-                "stopping (published: 3). The best epoch's weights are kept.",
+                       "learning rate rises linearly to its peak; it then "
+                       "falls linearly to 0. The published pre-training "
+                       "warms up for 1000 steps, more than a whole run on "
+                       "a corpus of a few thousand samples, hence a "
+                       "fraction.",
+    "validation_fraction": "Fraction of samples held out at random to "
+                           "monitor the next-genus loss (published: 0.1).",
+    "patience": "Evaluations (one per epoch) without improvement of the "
+                "validation loss before stopping; the best epoch's weights "
+                "are kept. Published: 3, with an evaluation every 500 "
+                "steps.",
     "random_state": "Seed of every random choice (validation split, "
                     "shuffling, initialisation); the same seed gives the "
                     "same model on the CPU.",
@@ -222,7 +231,8 @@ plugin.methods.register_function(
                   "unconditioned.",
         "temperature": "Below 1 favours the most likely genera (more "
                        "typical communities), above 1 more diverse ones.",
-        "top_k": "Sample only among the k most likely next genera (0: all).",
+        "top_k": "Sample only among the k most likely next genera (0: all). "
+                 "Default 50, as the published sampler.",
         "top_p": "Sample only among the most likely next genera that "
                  "together reach this probability (1: all).",
         "max_length": "Longest sentence in tokens, <bos>, label and <eos> "
@@ -232,10 +242,14 @@ plugin.methods.register_function(
         **ENGINE_DESCRIPTIONS},
     output_descriptions={
         "generated_table": "Relative abundances of the generated genera. "
-                           "MGM generates a ranked list of genera; "
-                           "abundances follow the model's rank-abundance "
-                           "profile (the published model has none: a Zipf "
-                           "law, 1/rank), so they are typical, not exact.",
+                           "MGM generates a ranked list of genera and ranks "
+                           "genera by abundance standardized with its "
+                           "corpus mean and deviation; the abundances "
+                           "invert that standardization, so the table "
+                           "reads back into MGM as exactly the generated "
+                           "ranking. Their shape follows the model's "
+                           "rank-abundance profile (the published model has "
+                           "none: a Zipf law, 1/rank): typical, not exact.",
         "generated_taxonomy": "Lineage of each generated genus (only the "
                               "genus is known, e.g. 'k__; p__; c__; o__; "
                               "f__; g__Bacteroides').",
@@ -246,7 +260,11 @@ plugin.methods.register_function(
         "Sample new communities from a pretrained MGM, genus by genus, "
         "optionally conditioned on a label the model was pre-trained with "
         "(for example a diet). Useful to augment small studies or to see "
-        "what the model has learned about a group."),
+        "what the model has learned about a group. As the published "
+        "sampler, it draws among the 50 most likely next genera and never "
+        "generates label or special tokens; unlike it, a genus is never "
+        "drawn twice in one sample, since a community lists each genus "
+        "once."),
     citations=[citations["mgm2025"], citations["radford2019gpt2"],
                citations["wolf2020transformers"]],
     examples={"generate_by_label": generate_example,

@@ -1,6 +1,7 @@
 """The training loop shared by fine-tuning and pre-training.
 
-AdamW with linear warm-up and linear decay (the published recipe), batches
+AdamW with linear warm-up and linear decay, weight decay sparing biases and
+LayerNorm weights, gradients clipped at norm 1 (the published recipe), batches
 of shuffled samples padded to their longest sentence, one validation pass
 per epoch, early stopping on validation loss, and the best epoch's weights
 restored at the end. Everything random is drawn from ``random_state``, so a
@@ -64,6 +65,21 @@ def validation_split(n, fraction, random_state, strata=None):
     return np.setdiff1d(np.arange(n), val), val
 
 
+def parameter_groups(network, weight_decay):
+    """AdamW groups: weight decay on weight matrices and embeddings; none
+    on biases and LayerNorm weights (as the Hugging Face Trainer that
+    trained the published model)."""
+    exempt = {id(p) for module in network.modules()
+              if isinstance(module, torch.nn.LayerNorm)
+              for p in module.parameters()}
+    exempt |= {id(p) for name, p in network.named_parameters()
+               if name.endswith("bias")}
+    decay = [p for p in network.parameters() if id(p) not in exempt]
+    rest = [p for p in network.parameters() if id(p) in exempt]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": rest, "weight_decay": 0.0}]
+
+
 def linear_schedule(optimizer, warmup_steps, total_steps):
     def factor(step):
         if step < warmup_steps:
@@ -106,9 +122,9 @@ def train(network, sentences, train_positions, validation_positions,
     generator = np.random.default_rng(settings.random_state)
     steps_per_epoch = math.ceil(len(train_positions) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
-    optimizer = torch.optim.AdamW(network.parameters(),
-                                  lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(network, settings.weight_decay),
+        lr=settings.learning_rate)
     scheduler = linear_schedule(
         optimizer, int(settings.warmup_fraction * total_steps), total_steps)
     history, best_loss, best_state, waited = [], math.inf, None, 0

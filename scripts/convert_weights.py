@@ -57,7 +57,8 @@ def published_state_dict(wheel):
         raw = archive.read(RESOURCES + "general_model/pytorch_model.bin")
     state = torch.load(io.BytesIO(raw), map_location="cpu",
                        weights_only=True)
-    return ({k: v for k, v in state.items() if not mgm_model.is_mask_buffer(k)},
+    return ({k: v for k, v in state.items()
+             if not mgm_model.is_mask_buffer(k)},
             sha256(raw))
 
 
@@ -69,7 +70,8 @@ def published_network(wheel):
     config = GPT2Config(**{k: published[k] for k in GPT2_KEYS})
     network = GPT2LMHeadModel(config)
     state, digest = published_state_dict(wheel)
-    expected = {k for k in network.state_dict() if not mgm_model.is_mask_buffer(k)}
+    expected = {k for k in network.state_dict()
+                if not mgm_model.is_mask_buffer(k)}
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
         raise SystemExit(f"published weights: missing {sorted(missing)}, "

@@ -23,7 +23,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from transformers import GPT2LMHeadModel
@@ -92,12 +91,9 @@ def reference(root, network, name, data):
                                 for t in tokens.numpy()])
     rows.to_csv(data / f"published-{name}.tsv", sep="\t",
                 float_format="%.8g")
+    lengths = (tokens != 0).sum(1)
     print(f"{name}: {len(rows)} samples, sentence lengths "
-          f"{int(mask_lengths(tokens).min())}-{int(mask_lengths(tokens).max())}")
-
-
-def mask_lengths(tokens):
-    return (tokens != 0).sum(1)
+          f"{int(lengths.min())}-{int(lengths.max())}")
 
 
 def main():

@@ -158,3 +158,19 @@ def test_validation_split_keeps_training_samples():
     assert len(train) == 1 and len(validation) == 2
     with pytest.raises(ValueError, match="two samples"):
         validation_split(1, 0.1, 0)
+
+
+def test_weight_decay_spares_biases_and_layer_norms():
+    from ..training import parameter_groups
+    network = _data.pretrained().network
+    decay, rest = parameter_groups(network, 0.001)
+    names = {id(p): n for n, p in network.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    spared = {names[id(p)] for p in rest["params"]}
+    assert decay["weight_decay"] == 0.001 and rest["weight_decay"] == 0.0
+    assert "transformer.h.0.attn.c_attn.weight" in decayed
+    assert "transformer.wte.weight" in decayed
+    assert {"transformer.h.0.attn.c_attn.bias", "transformer.h.0.ln_1.weight",
+            "transformer.ln_f.weight", "transformer.ln_f.bias"} <= spared
+    assert decayed.isdisjoint(spared)
+    assert len(decayed | spared) == len(list(network.parameters()))

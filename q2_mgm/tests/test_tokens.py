@@ -10,7 +10,8 @@ from ..vocabulary import BOS, EOS, SPECIAL_TOKENS, Vocabulary
 from . import _data
 from .reference import genus_frame, published_genus, published_sentences
 
-GG = "k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; f__{}; g__{}; s__{}"
+GG = ("k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; "
+      "f__{}; g__{}; s__{}")
 S132 = ("D_0__Bacteria;D_1__Firmicutes;D_2__Clostridia;D_3__Clostridiales;"
         "D_4__{};D_5__{}")
 S138 = ("d__Bacteria; p__Firmicutes; c__Clostridia; o__Lachnospirales; "
