@@ -329,3 +329,15 @@ def test_fold_training_sets_are_checked_before_training():
     with pytest.raises(ValueError, match="fold 1"):
         clf.check_fold_training_sets(labels, fold, 2)
     clf.check_fold_training_sets(labels, fold, 1)
+
+
+@pytest.mark.parametrize("parameter", [
+    "epochs", "learning_rate", "batch_size", "validation_fraction",
+    "patience", "class_weight"])
+def test_departures_from_the_published_recipe_are_named(parameter):
+    """Each fine-tuning default says what the published recipe uses."""
+    from qiime2.plugins import mgm
+    for action in ("fit_classifier", "classify_samples",
+                   "classify_samples_cv"):
+        signature = getattr(mgm.actions, action).signature
+        assert "published" in signature.parameters[parameter].description

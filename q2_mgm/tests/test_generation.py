@@ -293,3 +293,15 @@ def test_generated_tables_tokenize_back_to_their_sentences(labelled,
     assert dropped == [] and len(read_back) == len(sentences) == 120
     for i, sentence in enumerate(sentences):
         assert list(read_back.sentence(i)) == [BOS, *sentence, EOS]
+
+
+def test_sampling_defaults_to_the_published_top_k():
+    from qiime2.plugins import mgm
+    signature = mgm.actions.generate.signature.parameters
+    assert signature["top_k"].default == 50 == generation.Sampling().top_k
+    model = _data.pretrained()
+    prefixes, _ = generation.label_prefixes(model, None, 3)
+    greedy = generation.sample_sentences(
+        model, prefixes, generation.Sampling(max_length=12, top_k=1,
+                                             device="cpu"))
+    assert all(list(s) == list(greedy[0]) for s in greedy)
