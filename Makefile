@@ -8,7 +8,7 @@ DATA := q2_mgm/example_data
 WHEEL_DIR := .cache/wheels
 PUBLISHED_WHEEL := $(WHEEL_DIR)/microformer_mgm-0.5.8-py3-none-any.whl
 
-.PHONY: install install-package demo test bench clean
+.PHONY: install install-package demo test test-fast bench clean
 PYTHON ?= python
 
 install: $(STAMP)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(PUBLISHED_WHEEL)
 	Q2_MGM_PUBLISHED_WHEEL=$(PUBLISHED_WHEEL) $(PY) -m pytest -q -p no:cacheprovider q2_mgm
+
+# The quick loop while developing: everything but the tests marked slow.
+test-fast: $(STAMP) $(PUBLISHED_WHEEL)
+	Q2_MGM_PUBLISHED_WHEEL=$(PUBLISHED_WHEEL) $(PY) -m pytest -q -p no:cacheprovider -m "not slow" q2_mgm
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -11,7 +11,8 @@ setup(
     install_requires=["torch>=2.0", "transformers>=4.40,<5",
                       "safetensors>=0.4"],
     package_data={
-        "q2_mgm": ["citations.bib", "assets/*/*", "pretrained/*"],
+        "q2_mgm": ["citations.bib", "example_data/*", "pretrained/*"],
+        "q2_mgm.visualizers": ["assets/*/*"],
         "q2_mgm.tests": ["data/*"],
     },
     entry_points={"qiime2.plugins": ["q2-mgm=q2_mgm.plugin_setup:plugin"]},

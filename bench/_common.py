@@ -29,7 +29,7 @@ def gut_like_table(n_samples, seed=0, low=20, high=200):
     import numpy as np
     import pandas as pd
     import scipy.sparse as sp
-    from q2_mgm.model import load_pretrained
+    from q2_mgm.mgm.model import load_pretrained
     vocabulary = load_pretrained().vocabulary
     rng = np.random.default_rng(seed)
     pool = np.array(vocabulary.genus_tokens[:3000])

@@ -17,6 +17,7 @@ samples at most 23, so the cut only touches GlobalPatterns).
 """
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import biom
@@ -29,11 +30,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from q2_mgm import classification as clf
-from q2_mgm import model as mgm_model
-from q2_mgm.engine import Engine
-from q2_mgm.tokens import genus_table, tokenize
-from q2_mgm.training import TrainingSettings
+from q2_mgm.mgm import classification as clf
+from q2_mgm.mgm import model as mgm_model
+from q2_mgm.mgm.engine import Engine
+from q2_mgm.mgm.tokens import genus_table, tokenize
+from q2_mgm.mgm.training import TrainingSettings
 
 ENVIRONMENTS = {"Feces": "host", "Skin": "host", "Tongue": "host",
                 "Freshwater": "aquatic", "Freshwater (creek)": "aquatic",
@@ -83,10 +84,11 @@ def mgm_cv(start, sentences, labels, folds, settings, fraction):
     for k in sorted(folds.unique()):
         train = np.flatnonzero((folds != k).to_numpy())
         test = np.flatnonzero((folds == k).to_numpy())
-        fitted = clf.fine_tune(start, sentences.subset(train),
-                               labels.iloc[train], settings, fraction,
-                               log=lambda message: None)
-        probabilities.append(clf.predict(fitted, sentences.subset(test))[1])
+        fitted = clf.fine_tune(
+            start, sentences.subset(train), labels.iloc[train],
+            replace(settings, validation_fraction=fraction))
+        probabilities.append(clf.predict(Engine(fitted, device="cpu"),
+                                         sentences.subset(test))[1])
     return pd.concat(probabilities)
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from _common import gut_like_table, timed
-from q2_mgm.engine import Engine, pool, set_threads
-from q2_mgm.model import load_pretrained
-from q2_mgm.tokens import tokenize
+from q2_mgm.mgm.engine import Engine, pool, set_threads
+from q2_mgm.mgm.model import load_pretrained
+from q2_mgm.mgm.tokens import tokenize
 
 
 def published_style(model, sentences, batch_size):
@@ -30,15 +30,20 @@ def published_style(model, sentences, batch_size):
             hidden = model.network(input_ids=ids, attention_mask=mask.long(),
                                    output_hidden_states=True
                                    ).hidden_states[-1]
-            out.append(pool(hidden, mask, mask.sum(1), "mean").numpy())
+            out.append(pool(hidden, ids, "mean").numpy())
     return np.concatenate(out)
 
 
 def fixed_512(engine, sentences, batch_size):
-    return np.concatenate([
-        engine.pooled(sentences.padded(
-            np.arange(s, min(s + batch_size, len(sentences))), length=512),
-            "mean") for s in range(0, len(sentences), batch_size)])
+    """The engine's transformer-only pass on 512-padded batches."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(sentences), batch_size):
+            ids = torch.as_tensor(sentences.padded(
+                np.arange(start, min(start + batch_size, len(sentences))),
+                length=512))
+            out.append(pool(engine.hidden_states(ids), ids, "mean").numpy())
+    return np.concatenate(out)
 
 
 def main():

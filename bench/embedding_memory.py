@@ -17,9 +17,9 @@ from _common import gut_like_table, peak_rss_mib
 
 
 def child(n, low, high, batch_size):
-    from q2_mgm.engine import Engine
-    from q2_mgm.model import load_pretrained
-    from q2_mgm.tokens import tokenize
+    from q2_mgm.mgm.engine import Engine
+    from q2_mgm.mgm.model import load_pretrained
+    from q2_mgm.mgm.tokens import tokenize
     model = load_pretrained()
     table, taxonomy, vocabulary = gut_like_table(n, seed=11, low=low,
                                                  high=high)

@@ -25,11 +25,11 @@ import biom
 import pandas as pd
 import qiime2
 
-from q2_mgm import model as mgm_model
-from q2_mgm._generation import genus_presence, summary_tables
-from q2_mgm.generation import Sampling, generate_samples
-from q2_mgm.pretraining import corpus_loss, pretrain_model
-from q2_mgm.training import TrainingSettings
+from q2_mgm.mgm import model as mgm_model
+from q2_mgm.mgm.generation import Sampling, generate_samples
+from q2_mgm.mgm.pretraining import corpus_loss, pretrain_model
+from q2_mgm.mgm.realism import genus_presence, summary_tables
+from q2_mgm.mgm.training import TrainingSettings
 
 HELD_OUT_MICE = ("PM3", "PM10", "PM12")
 
@@ -79,10 +79,11 @@ def main():
     start = mgm_model.load_pretrained()
     before = corpus_loss(start, held_table, taxonomy, device="cpu")
     began = time.perf_counter()
-    settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size,
-                                threads=args.threads, device="cpu")
+    settings = TrainingSettings(
+        epochs=args.epochs, batch_size=args.batch_size,
+        validation_fraction=args.validation_fraction, threads=args.threads,
+        device="cpu")
     trained = pretrain_model(start, train_table, taxonomy, diet,
-                             validation_fraction=args.validation_fraction,
                              settings=settings)
     seconds = time.perf_counter() - began
     after = corpus_loss(trained, held_table, taxonomy, diet, device="cpu")

@@ -20,10 +20,10 @@ import pandas as pd
 import qiime2
 
 from _common import SHARED
-from q2_mgm import interpret
-from q2_mgm.engine import Engine
-from q2_mgm.model import load_pretrained
-from q2_mgm.tokens import tokenize
+from q2_mgm.mgm import interpretation as interpret
+from q2_mgm.mgm.engine import Engine
+from q2_mgm.mgm.model import load_pretrained
+from q2_mgm.mgm.tokens import Sentences, tokenize
 
 
 def load(name):
@@ -47,8 +47,8 @@ def baseline(engine, jobs, target, before, centroid, pooling):
     path, those the perturbation left unchanged)."""
     return np.array([
         before[job[0]] if np.array_equal(job[3], target.sentence(job[0]))
-        else interpret.cosine_to(engine.pooled(job[3][None, :], pooling),
-                                 centroid)[0]
+        else interpret.cosine_to(engine.embed(
+            Sentences.from_list([0], [job[3]]), pooling), centroid)[0]
         for job in jobs])
 
 

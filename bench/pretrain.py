@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 import qiime2
 
-from q2_mgm import model as mgm_model
-from q2_mgm.pretraining import build_corpus, language_model_loss
-from q2_mgm.tokens import Sentences
-from q2_mgm.training import TrainingSettings, train
+from q2_mgm.mgm import model as mgm_model
+from q2_mgm.mgm.engine import Engine
+from q2_mgm.mgm.pretraining import build_corpus, language_model_loss
+from q2_mgm.mgm.tokens import Sentences
+from q2_mgm.mgm.training import TrainingSettings, train
 
 
 class FixedPadding(Sentences):
@@ -60,10 +61,11 @@ def corpus_memory(table, taxonomy, vocabulary):
 
 
 def samples_per_second(sentences, n, settings):
-    network = mgm_model.load_pretrained().network
+    engine = Engine(mgm_model.load_pretrained(), device=settings.device,
+                    threads=settings.threads)
     start = time.perf_counter()
-    train(network, sentences, np.arange(n), np.array([], dtype=np.int64),
-          language_model_loss, settings, log=lambda line: None)
+    train(engine, sentences, np.arange(n), np.array([], dtype=np.int64),
+          language_model_loss, settings)
     return n / (time.perf_counter() - start)
 
 

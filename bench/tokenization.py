@@ -13,7 +13,7 @@ import pandas as pd
 import qiime2
 
 from _common import SHARED, gut_like_table, timed
-from q2_mgm.model import load_pretrained
+from q2_mgm.mgm.model import load_pretrained
 from q2_mgm.tests.reference import genus_frame, published_sentences
 from q2_mgm.tokens import genus_table, rank_sentences, tokenize
 

@@ -1,15 +1,18 @@
-"""Registration of the q2-mgm plugin: types, formats and actions."""
+"""The q2-mgm plugin: created here, wired in ``q2_mgm.plugin``.
+
+Types, formats and artifact classes are registered below; the modules of
+``q2_mgm.plugin`` then register the transformers and the actions, one module
+per domain.
+"""
 import importlib
 
+from q2_types.sample_data import SampleData
 from qiime2.plugin import Citations, Plugin
 
 from . import __version__
-from ._formats import (ChecksumsFormat, EmbeddingsDirectoryFormat,
-                       EmbeddingsFormat, JSONFormat, LicenceFormat,
-                       MGMModelDirectoryFormat, NormalizationFormat,
-                       SafetensorsFormat, TokenListFormat)
-from ._types import Classifier, MGMEmbeddings, MGMModel, Pretrained
-from q2_types.sample_data import SampleData
+from .plugin import formats
+from .plugin.types import (Classifier, GenerationLabels, MGMEmbeddings,
+                           MGMModel, PerturbationEffects, Pretrained)
 
 citations = Citations.load("citations.bib", package="q2_mgm")
 
@@ -26,22 +29,33 @@ plugin = Plugin(
     citations=[citations["mgm2025"]],
 )
 
-plugin.register_formats(MGMModelDirectoryFormat, JSONFormat,
-                        SafetensorsFormat, TokenListFormat,
-                        NormalizationFormat, LicenceFormat, ChecksumsFormat,
-                        EmbeddingsFormat, EmbeddingsDirectoryFormat)
-plugin.register_semantic_types(MGMModel, Pretrained,
-                               MGMEmbeddings)
+plugin.register_formats(
+    formats.MGMModelDirectoryFormat, formats.JSONFormat,
+    formats.SafetensorsFormat, formats.TokenListFormat,
+    formats.NormalizationFormat, formats.LicenceFormat,
+    formats.ChecksumsFormat, formats.EmbeddingsFormat,
+    formats.EmbeddingsDirectoryFormat, formats.PerturbationEffectsFormat,
+    formats.PerturbationEffectsDirectoryFormat,
+    formats.GenerationLabelsFormat, formats.GenerationLabelsDirectoryFormat)
+plugin.register_semantic_types(MGMModel, Pretrained, MGMEmbeddings,
+                               GenerationLabels, PerturbationEffects)
 plugin.register_artifact_class(
-    MGMModel[Pretrained], MGMModelDirectoryFormat,
+    MGMModel[Pretrained], formats.MGMModelDirectoryFormat,
     description="A pretrained MGM language model (next-genus prediction).")
 plugin.register_artifact_class(
-    MGMModel[Classifier], MGMModelDirectoryFormat,
+    MGMModel[Classifier], formats.MGMModelDirectoryFormat,
     description="An MGM model fine-tuned to classify samples.")
 plugin.register_artifact_class(
-    SampleData[MGMEmbeddings], EmbeddingsDirectoryFormat,
+    SampleData[MGMEmbeddings], formats.EmbeddingsDirectoryFormat,
     description="One MGM embedding vector per sample.")
+plugin.register_artifact_class(
+    SampleData[GenerationLabels], formats.GenerationLabelsDirectoryFormat,
+    description="The label each generated sample was conditioned on.")
+plugin.register_artifact_class(
+    PerturbationEffects, formats.PerturbationEffectsDirectoryFormat,
+    description="Effects of in-silico perturbations of genera on MGM "
+                "embeddings: one row per genus and perturbation mode.")
 
-for module in ("_transformers", "_setup_embedding", "_setup_classification",
-               "_setup_interpretation", "_setup_generation"):
-    importlib.import_module(f"q2_mgm.{module}")
+for module in ("transformers", "embedding", "classification",
+               "interpretation", "pretraining", "generation"):
+    importlib.import_module(f"q2_mgm.plugin.{module}")

@@ -25,8 +25,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from q2_mgm import model as mgm_model  # noqa: E402
-from q2_mgm.vocabulary import SPECIAL_TOKENS, Vocabulary  # noqa: E402
+from q2_mgm.mgm import model as mgm_model  # noqa: E402
+from q2_mgm.mgm.vocabulary import SPECIAL_TOKENS, Vocabulary  # noqa: E402
 
 PACKAGE, VERSION = "microformer-mgm", "0.5.8"
 RESOURCES = "mgm/resources/"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import qiime2
 
-from .._examples import example_path
-from ..model import load_pretrained
+from ..plugin.examples import example_path
+from ..mgm.model import load_pretrained
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,8 +9,8 @@ import re
 
 import pandas as pd
 
-from ..tokens import MAX_LENGTH
-from ..vocabulary import BOS, EOS
+from ..mgm.tokens import MAX_LENGTH
+from ..mgm.vocabulary import BOS, EOS
 
 
 def genus_frame(genera, vocabulary):

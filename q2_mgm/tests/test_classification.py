@@ -1,6 +1,8 @@
 """Fine-tuned MGM classification, through the Python API and the CLI."""
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import biom
 import numpy as np
@@ -14,14 +16,22 @@ from qiime2.plugins.mgm.actions import (classify_samples,
 from qiime2.plugins.sample_classifier.actions import (confusion_matrix,
                                                       heatmap)
 
-from .. import _classification
-from .. import classification as clf
-from .._embedding import pretrained_model
-from ..model import MGMModel
-from ..tokens import genus_table
+from ..actions import classification as _classification
+from ..actions.classification import class_labels
+from ..mgm import classification as clf
+from ..actions.embedding import pretrained_model
+from ..mgm.model import MGMModel
+from ..mgm.tokens import genus_table
 from . import _data
 
 FAST = {"epochs": 2, "batch_size": 8, "device": "cpu", "random_state": 1}
+
+
+def export_page(visualization):
+    """The index.html of a visualization."""
+    with tempfile.TemporaryDirectory() as folder:
+        visualization.export_data(folder)
+        return (Path(folder) / "index.html").read_text()
 
 
 def subset_metadata(per_group=2):
@@ -160,7 +170,8 @@ def test_classify_samples_outputs(data, pipeline):
                                  metadata.get_column("diet"),
                                  pipeline.probabilities,
                                  missing_samples="ignore")
-    assert isinstance(accuracy, qiime2.Visualization)
+    page = export_page(accuracy)
+    assert "BK" in page and "Western" in page
 
 
 def test_importance_works_with_the_sample_classifier_heatmap(
@@ -176,7 +187,11 @@ def test_importance_works_with_the_sample_classifier_heatmap(
     result = heatmap(genus_artifact, pipeline.feature_importance,
                      sample_metadata=metadata.get_column("diet"),
                      group_samples=True, feature_count=10)
-    assert isinstance(result.heatmap, qiime2.Visualization)
+    page = export_page(result.heatmap)
+    top = pipeline.feature_importance.view(pd.DataFrame).index[0]
+    assert "heatmap" in page.lower()
+    assert top in set(result.filtered_table.view(biom.Table).ids(
+        axis="observation"))
 
 
 def test_classify_samples_cv_keeps_mice_in_one_fold(data, tmp_path):
@@ -189,8 +204,8 @@ def test_classify_samples_cv_keeps_mice_in_one_fold(data, tmp_path):
     probabilities = result.probabilities.view(pd.DataFrame)
     assert set(predictions.index) == set(metadata.ids)
     assert list(probabilities.columns) == ["BK", "Western"]
-    folds = clf.cv_folds(clf.sample_labels(table.view(biom.Table).ids(),
-                                           metadata.get_column("diet")),
+    folds = clf.cv_folds(class_labels(table.view(biom.Table).ids(),
+                                      metadata.get_column("diet"), "error"),
                          2, FAST["random_state"],
                          metadata.get_column("mouseID").to_series())
     mice = metadata.to_dataframe()["mouseID"]
@@ -222,7 +237,7 @@ def test_a_single_class_is_rejected(views):
     table, taxonomy, metadata = views
     with pytest.raises(ValueError, match="at least two classes"):
         _classification.fit_classifier(table, taxonomy,
-                                        column(metadata, "diet", "BK"))
+                                       column(metadata, "diet", "BK"))
 
 
 def test_samples_missing_from_metadata(views):
@@ -231,7 +246,7 @@ def test_samples_missing_from_metadata(views):
     partial = qiime2.CategoricalMetadataColumn(labels)
     with pytest.raises(ValueError, match="3 sample.*not in the metadata"):
         _classification.fit_classifier(table, taxonomy, partial)
-    kept = clf.sample_labels(table.ids(), partial, "ignore")
+    kept = class_labels(table.ids(), partial, "ignore")
     assert list(kept.index) == list(labels.index)
 
 
@@ -242,7 +257,7 @@ def test_missing_labels(views):
     gaps = qiime2.CategoricalMetadataColumn(labels)
     with pytest.raises(ValueError, match="2 sample.*no 'diet' value"):
         _classification.fit_classifier(table, taxonomy, gaps)
-    assert len(clf.sample_labels(table.ids(), gaps, "ignore")) == 34
+    assert len(class_labels(table.ids(), gaps, "ignore")) == 34
 
 
 def one_western(metadata):
@@ -297,6 +312,7 @@ def qiime(*args):
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_cli_fit_then_predict(data, tmp_path):
     table, taxonomy, metadata = data
     table.save(str(tmp_path / "table.qza"))
@@ -341,3 +357,23 @@ def test_departures_from_the_published_recipe_are_named(parameter):
                    "classify_samples_cv"):
         signature = getattr(mgm.actions, action).signature
         assert "published" in signature.parameters[parameter].description
+
+
+def test_class_weights():
+    targets = np.array([0, 0, 0, 1])
+    assert clf.class_weights(targets, 2, "none") is None
+    balanced = clf.class_weights(targets, 2, "balanced").numpy()
+    np.testing.assert_allclose(balanced, [4 / 6, 4 / 2])
+
+
+def test_unweighted_fit_without_validation(data):
+    table, taxonomy, metadata = data
+    classifier, = fit_classifier(
+        table, taxonomy, metadata.get_column("diet"), class_weight="none",
+        validation_fraction=0.0, **{**FAST, "epochs": 1})
+    manifest = classifier.view(MGMModel).manifest
+    assert manifest["parameters"]["class_weight"] == "none"
+    assert manifest["parameters"]["validation_fraction"] == 0.0
+    assert manifest["class_counts"]["validation"] == {"BK": 0, "Western": 0}
+    history = manifest["history"]
+    assert "validation_loss" not in history[0] and history[0]["best"]

@@ -12,9 +12,9 @@ import torch
 from qiime2.plugins.mgm.actions import (embed, embedding_distance,
                                         embedding_pcoa, summarize_coverage)
 
-from ..engine import Engine
-from ..tokens import Sentences, tokenize
-from ..vocabulary import BOS, EOS
+from ..mgm.engine import Engine, pool
+from ..mgm.tokens import Sentences, tokenize
+from ..mgm.vocabulary import BOS, EOS
 from . import _data
 
 
@@ -39,8 +39,10 @@ def test_length_batches_equal_fixed_512_padding(pooling):
     sentences = varied_sentences()
     batched = Engine(model, device="cpu", batch_size=3).embed(
         sentences, pooling)
-    fixed = Engine(model, device="cpu").pooled(
-        sentences.padded(length=512), pooling)
+    ids = torch.as_tensor(sentences.padded(length=512))
+    with torch.inference_mode():
+        fixed = pool(model.network.transformer(input_ids=ids)
+                     .last_hidden_state, ids, pooling).numpy()
     assert np.abs(batched - fixed).max() < 1e-5
 
 
@@ -159,6 +161,7 @@ def test_cuda_requested_without_gpu():
         Engine(_data.pretrained(), device="cuda")
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, small):
     table, taxonomy = small
     table.save(str(tmp_path / "table.qza"))
@@ -191,3 +194,28 @@ def test_collapse_genera_names_features_like_importance(small):
                             vocabulary)
     present = genera.matrix_data.getcol(0).nonzero()[0]
     assert len(present) == sentences.lengths[0] - 2
+
+
+def test_threads_follow_galaxy_slots_and_cpu_affinity(monkeypatch):
+    from ..mgm.engine import available_cores, set_threads
+    monkeypatch.delenv("GALAXY_SLOTS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3, 5})
+    assert available_cores() == 3
+    monkeypatch.setenv("GALAXY_SLOTS", "2")
+    assert available_cores() == 2
+    before = torch.get_num_threads()
+    try:
+        set_threads(0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_parameter_sets_the_thread_count(small):
+    table, taxonomy = small
+    before = torch.get_num_threads()
+    try:
+        embed(table, taxonomy, threads=1, device="cpu")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

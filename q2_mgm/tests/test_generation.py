@@ -12,11 +12,12 @@ from qiime2.plugins.mgm.actions import (generate, generation_summary,
                                         pretrain)
 from transformers import GPT2Config
 
-from .. import generation, pretraining
-from ..model import MGMModel, build_network
-from ..tokens import Sentences, genus_table, tokenize
-from ..training import TrainingSettings
-from ..vocabulary import BOS, EOS, label_token
+from ..mgm import generation
+from ..mgm import pretraining
+from ..mgm.model import MGMModel, build_network
+from ..mgm.tokens import Sentences, genus_table, tokenize
+from ..mgm.training import TrainingSettings
+from ..mgm.vocabulary import BOS, EOS, label_token
 from . import _data
 
 TRAIN_MICE = ("PM5", "PM8")
@@ -71,8 +72,7 @@ def test_pretrain_is_deterministic(taxonomy):
         model = pretraining.pretrain_model(
             _data.pretrained(), table, taxonomy.view(pd.Series), labels,
             settings=TrainingSettings(epochs=1, batch_size=5, random_state=2,
-                                      device="cpu"),
-            log=lambda line: None)
+                                      device="cpu"))
         return model.network.state_dict()
     first, second = weights(), weights()
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -223,6 +223,7 @@ def test_generation_summary(diet_model, taxonomy, tmp_path):
                                richness["generated"] / richness["real"])
 
 
+@pytest.mark.slow
 def test_generate_on_the_command_line(tmp_path):
     out = tmp_path / "generated.qza"
     subprocess.run(
@@ -240,22 +241,24 @@ def test_training_loop_runs_under_ddp(taxonomy, tmp_path):
     """The data-parallel recipe of docs/pretraining.md, on one process."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-    from ..training import train, validation_split
+    from ..mgm.engine import Engine
+    from ..mgm.training import train, validation_split
     dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store",
                             rank=0, world_size=1)
     try:
         start = _data.pretrained()
         corpus, network = pretraining.prepare(
-            start, mice_table(("PM9",)), taxonomy.view(pd.Series),
-            log=lambda line: None)
+            start, mice_table(("PM9",)), taxonomy.view(pd.Series))
         train_positions, validation_positions = validation_split(
             len(corpus.sentences), 0.2, 0)
         settings = TrainingSettings(epochs=1, batch_size=5, device="cpu")
-        history = train(DistributedDataParallel(network), corpus.sentences,
+        engine = Engine(MGMModel(network, corpus.vocabulary,
+                                 {"kind": "pretrained"}), device="cpu")
+        engine.network = DistributedDataParallel(network)
+        history = train(engine, corpus.sentences,
                         train_positions[dist.get_rank()::1],
                         validation_positions,
-                        pretraining.language_model_loss, settings,
-                        log=lambda line: None)
+                        pretraining.language_model_loss, settings)
     finally:
         dist.destroy_process_group()
     model = pretraining.trained_model(start, corpus, network, history,
@@ -283,7 +286,7 @@ def test_generated_tables_tokenize_back_to_their_sentences(labelled,
     model = diet_model.view(MGMModel) if labelled else _data.pretrained()
     labels = ["BK", "Western"] if labelled else None
     n = 60 if labelled else 120
-    sampling = generation.Sampling(max_length=64, random_state=3,
+    sampling = generation.Sampling(max_length=24, random_state=3,
                                    device="cpu")
     prefixes, _ = generation.label_prefixes(model, labels, n)
     sentences = generation.sample_sentences(model, prefixes, sampling)
@@ -305,3 +308,27 @@ def test_sampling_defaults_to_the_published_top_k():
         model, prefixes, generation.Sampling(max_length=12, top_k=1,
                                              device="cpu"))
     assert all(list(s) == list(greedy[0]) for s in greedy)
+
+
+def test_pretrain_action_from_scratch_and_extended(taxonomy):
+    """from_scratch and extend_vocabulary through the action."""
+    view = mice_table(("PM9",))
+    lineages = taxonomy.view(pd.Series)
+    feature = view.ids(axis="observation")[0]
+    lineages = lineages.copy()
+    lineages[feature] = "k__Bacteria; g__Notagenusyet"
+    table = qiime2.Artifact.import_data("FeatureTable[Frequency]", view)
+    taxa = qiime2.Artifact.import_data("FeatureData[Taxonomy]", lineages)
+    model, = pretrain(table=table, taxonomy=taxa, from_scratch=True,
+                      extend_vocabulary=True, epochs=1, batch_size=8,
+                      device="cpu")
+    model = model.view(MGMModel)
+    assert model.manifest["parameters"]["from_scratch"]
+    assert model.manifest["source"]["started_from"] == \
+        "random initialisation"
+    assert "g__Notagenusyet" in model.vocabulary.tokens
+    assert model.manifest["source"]["added_genera"] >= 1
+    packaged = _data.pretrained().network.state_dict()
+    weights = model.network.state_dict()
+    assert not torch.equal(weights["transformer.h.0.attn.c_attn.weight"],
+                           packaged["transformer.h.0.attn.c_attn.weight"])

@@ -20,10 +20,10 @@ from qiime2.plugins.mgm.actions import (attention_importance,
                                         leave_one_genus_out_summary, perturb,
                                         perturbation_summary)
 
-from .. import interpret
-from ..model import MGMModel, build_network
-from ..tokens import tokenize
-from ..vocabulary import BOS, EOS
+from ..mgm import interpretation as interpret
+from ..mgm.model import MGMModel, build_network
+from ..mgm.tokens import tokenize
+from ..mgm.vocabulary import BOS, EOS
 from . import _data
 
 PLANTED = "g__Thermus"
@@ -234,7 +234,7 @@ def test_keystone_needs_two_groups(planted):
 
 
 def test_effects_format_rejects_bad_files(tmp_path):
-    from .._setup_interpretation import PerturbationEffectsFormat
+    from ..plugin.formats import PerturbationEffectsFormat
     path = tmp_path / "effects.tsv"
     path.write_text("id\tgenus\nx\tg__A\n")
     with pytest.raises(qiime2.plugin.ValidationError, match="missing"):
@@ -243,6 +243,7 @@ def test_effects_format_rejects_bad_files(tmp_path):
 
 # Command line ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_command_line_perturb(planted, tmp_path):
     table, taxonomy, diet = planted
     table.save(str(tmp_path / "table.qza"))
@@ -320,6 +321,7 @@ def test_leave_one_genus_out_summary_needs_its_own_table(planted):
         leave_one_genus_out_summary(importance)
 
 
+@pytest.mark.slow
 def test_command_line_leave_one_genus_out(planted, tmp_path):
     table, taxonomy, _ = planted
     table.save(str(tmp_path / "table.qza"))

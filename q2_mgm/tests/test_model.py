@@ -10,7 +10,7 @@ import qiime2
 import safetensors.torch
 import torch
 
-from .. import model as mgm_model
+from ..mgm import model as mgm_model
 from . import _data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_pretrained_model_action_ships_package_files():
 def test_package_folder_imports_with_its_licence():
     artifact = qiime2.Artifact.import_data(
         "MGMModel[Pretrained]", str(mgm_model.packaged_model_path()))
-    from .._formats import MGMModelDirectoryFormat
+    from ..plugin.formats import MGMModelDirectoryFormat
     folder = artifact.view(MGMModelDirectoryFormat).path
     assert "MIT License" in (folder / "LICENSE").read_text()
 
@@ -153,7 +153,7 @@ def test_max_length_must_fit_positions(model_dir):
 
 
 def test_validation_split_keeps_training_samples():
-    from ..training import validation_split
+    from ..mgm.training import validation_split
     train, validation = validation_split(3, 0.9, 0)
     assert len(train) == 1 and len(validation) == 2
     with pytest.raises(ValueError, match="two samples"):
@@ -161,7 +161,7 @@ def test_validation_split_keeps_training_samples():
 
 
 def test_weight_decay_spares_biases_and_layer_norms():
-    from ..training import parameter_groups
+    from ..mgm.training import parameter_groups
     network = _data.pretrained().network
     decay, rest = parameter_groups(network, 0.001)
     names = {id(p): n for n, p in network.named_parameters()}
@@ -174,3 +174,45 @@ def test_weight_decay_spares_biases_and_layer_norms():
             "transformer.ln_f.weight", "transformer.ln_f.bias"} <= spared
     assert decayed.isdisjoint(spared)
     assert len(decayed | spared) == len(list(network.parameters()))
+
+
+FORMAT_FILES = {
+    # format: (a valid file, an invalid one)
+    "JSONFormat": ('{"a": 1}', "{"),
+    "TokenListFormat": ("<pad>\n<mask>\n", "\n"),
+    "NormalizationFormat": ("genus\tmean\tstd\ng__A\t0.1\t0.2\n",
+                            "genus\tavg\n"),
+    "LicenceFormat": ("MIT License\n", ""),
+    "ChecksumsFormat": (f"{'a' * 64}  model.safetensors\n", "abc model\n"),
+    "EmbeddingsFormat": ("sample-id\tmgm_1\nS1\t0.5\n",
+                         "sample-id\tmgm_1\nS1\tx\n"),
+    "GenerationLabelsFormat": ("sample-id\tlabel\nS1\tBK\n",
+                               "sample-id\tdiet\nS1\tBK\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_FILES))
+def test_text_formats_accept_good_and_reject_bad_files(name, tmp_path):
+    from ..plugin import formats
+    fmt_class = getattr(formats, name)
+    good, bad = FORMAT_FILES[name]
+    for text, valid in ((good, True), (bad, False)):
+        path = tmp_path / f"{name}-{valid}.txt"
+        path.write_text(text)
+        fmt = fmt_class(str(path), mode="r")
+        if valid:
+            fmt.validate()
+        else:
+            with pytest.raises(qiime2.plugin.ValidationError):
+                fmt.validate()
+
+
+def test_safetensors_format(tmp_path):
+    from ..plugin.formats import SafetensorsFormat
+    good = tmp_path / "good.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(good))
+    SafetensorsFormat(str(good), mode="r").validate()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\0" * 8)
+    with pytest.raises(qiime2.plugin.ValidationError):
+        SafetensorsFormat(str(bad), mode="r").validate()

@@ -19,6 +19,7 @@ def test_action_is_documented(action_id):
         assert spec.has_description(), f"{action_id}: {name} undocumented"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action_id, name, example", EXAMPLES,
                          ids=[f"{a}:{n}" for a, n, _ in EXAMPLES])
 def test_usage_example_runs(action_id, name, example, tmp_path,

@@ -14,10 +14,10 @@ import pytest
 import torch
 from transformers import GPT2LMHeadModel
 
-from ..engine import Engine
-from ..model import MGMModel
-from ..tokens import tokenize
-from ..vocabulary import BOS, EOS
+from ..mgm.engine import Engine
+from ..mgm.model import MGMModel
+from ..mgm.tokens import tokenize
+from ..mgm.vocabulary import BOS, EOS
 from . import _data
 
 DATA = Path(__file__).parent / "data"

@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import biom
@@ -5,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..tokens import genus_table, rank_sentences, tokenize
-from ..vocabulary import BOS, EOS, SPECIAL_TOKENS, Vocabulary
+from ..actions.common import sentences_of
+from ..mgm.tokens import genus_table, rank_sentences, tokenize
+from ..mgm.vocabulary import BOS, EOS, SPECIAL_TOKENS, Vocabulary
 from . import _data
 from .reference import genus_frame, published_genus, published_sentences
 
@@ -179,7 +181,7 @@ def test_long_samples_keep_eos_and_drop_lowest_ranked():
     genera = genus_table(table, taxonomy, vocabulary)
     sentences, n_genera = rank_sentences(genera, vocabulary)
     expected = published_sentences(genus_frame(genera, vocabulary),
-                                    vocabulary)
+                                   vocabulary)
     assert n_genera[0] == 700 and sentences.lengths[0] == 512
     for i, sample in enumerate(sentences.sample_ids):
         tokens = list(sentences.sentence(i))
@@ -232,7 +234,7 @@ def test_feature_with_empty_taxonomy_maps_to_no_genus():
     assert genera.unmapped.sum() == 7.0
 
 
-def test_dropped_samples_are_reported(capsys):
+def test_dropped_samples_are_reported(caplog):
     vocabulary = _data.pretrained().vocabulary
     table = biom.Table(np.array([[5.0, 0.0], [0.0, 7.0]]), ["A", "B"],
                        ["kept", "lost"])
@@ -240,7 +242,9 @@ def test_dropped_samples_are_reported(capsys):
     sentences, dropped = tokenize(table, taxonomy, vocabulary,
                                   drop_unmapped=True)
     assert dropped == ["lost"] and list(sentences.sample_ids) == ["kept"]
-    assert "Dropped 1 sample(s)" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="q2_mgm"):
+        sentences_of(table, taxonomy, _data.pretrained(), drop_unmapped=True)
+    assert "Dropped 1 sample(s)" in caplog.text
     with pytest.raises(KeyError, match="lost"):
         sentences.select(["lost"])
 

@@ -1,61 +1,59 @@
 """Actions: fine-tune MGM to classify samples, predict, evaluate."""
+import inspect
+from dataclasses import replace
+
 import biom
 import pandas as pd
 import qiime2
 
-from . import classification as clf
-from ._embedding import model_or_pretrained
-from .model import MGMModel
-from .tokens import tokenize
-from .training import TrainingSettings
+from ..mgm import classification as clf
+from ..mgm.engine import Engine
+from ..mgm.model import MGMModel
+from ..mgm.training import FINE_TUNING as FIT
+from .common import categorical_labels, model_or_pretrained, sentences_of
 
-DEFAULTS = {"epochs": 20, "learning_rate": 1e-4, "batch_size": 16,
-            "validation_fraction": 0.2, "patience": 3,
-            "class_weight": "balanced", "random_state": 0,
-            "missing_samples": "error", "drop_unmapped": False,
-            "device": "auto", "threads": 0}
+CLASS_WEIGHT = "balanced"
+
+
+def class_labels(sample_ids, metadata, missing_samples):
+    """Class of each sample (error or leave-out for samples without)."""
+    labels = categorical_labels(sample_ids, metadata, missing_samples)
+    clf.check_classes(labels)
+    return labels
 
 
 def labelled_sentences(table, taxonomy, metadata, model, missing_samples,
                        drop_unmapped):
     """Sentences of the labelled samples and their labels, aligned."""
-    labels = clf.sample_labels(table.ids(), metadata, missing_samples)
+    labels = class_labels(table.ids(), metadata, missing_samples)
     table = table.filter(labels.index, inplace=False)
-    sentences, dropped = tokenize(table, taxonomy, model.vocabulary,
-                                  drop_unmapped=drop_unmapped,
-                                  max_length=model.max_length)
-    if dropped:
-        print(f"Left out {len(dropped)} sample(s) without a vocabulary "
-              f"genus: {', '.join(map(str, dropped))}")
+    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
     return sentences, labels.reindex(sentences.sample_ids)
 
 
 def fit_classifier(table: biom.Table, taxonomy: pd.Series,
                    metadata: qiime2.CategoricalMetadataColumn,
-                   model: MGMModel = None,
-                   epochs: int = DEFAULTS["epochs"],
-                   learning_rate: float = DEFAULTS["learning_rate"],
-                   batch_size: int = DEFAULTS["batch_size"],
-                   validation_fraction: float =
-                   DEFAULTS["validation_fraction"],
-                   patience: int = DEFAULTS["patience"],
-                   class_weight: str = DEFAULTS["class_weight"],
-                   random_state: int = DEFAULTS["random_state"],
-                   missing_samples: str = DEFAULTS["missing_samples"],
-                   drop_unmapped: bool = DEFAULTS["drop_unmapped"],
-                   device: str = DEFAULTS["device"],
-                   threads: int = DEFAULTS["threads"]) -> MGMModel:
+                   model: MGMModel = None, epochs: int = FIT.epochs,
+                   learning_rate: float = FIT.learning_rate,
+                   batch_size: int = FIT.batch_size,
+                   validation_fraction: float = FIT.validation_fraction,
+                   patience: int = FIT.patience,
+                   class_weight: str = CLASS_WEIGHT,
+                   random_state: int = FIT.random_state,
+                   missing_samples: str = "error",
+                   drop_unmapped: bool = False, device: str = FIT.device,
+                   threads: int = FIT.threads) -> MGMModel:
     start = model_or_pretrained(model)
     sentences, labels = labelled_sentences(table, taxonomy, metadata, start,
                                            missing_samples, drop_unmapped)
     clf.check_class_sizes(labels, clf.minimum_per_class(validation_fraction),
                           "Fine-tuning with a validation set")
-    settings = TrainingSettings(
-        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+    settings = replace(
+        FIT, epochs=epochs, learning_rate=learning_rate,
+        batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, random_state=random_state, device=device,
         threads=threads)
-    fitted = clf.fine_tune(start, sentences, labels, settings,
-                           validation_fraction, class_weight)
+    fitted = clf.fine_tune(start, sentences, labels, settings, class_weight)
     fitted.manifest["parameters"].update(missing_samples=missing_samples,
                                          drop_unmapped=drop_unmapped)
     return fitted
@@ -66,15 +64,18 @@ def predict_classification(table: biom.Table, taxonomy: pd.Series,
                            batch_size: int = 64, device: str = "auto",
                            threads: int = 0) -> (pd.Series, pd.DataFrame):
     clf.require_classifier(model)
-    sentences, _ = tokenize(table, taxonomy, model.vocabulary,
-                            drop_unmapped=drop_unmapped,
-                            max_length=model.max_length)
-    return clf.predict(model, sentences, batch_size, device, threads)
+    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
+    return clf.predict(Engine(model, device, batch_size, threads), sentences)
 
 
-def fit_parameters(kwargs):
+FIT_PARAMETERS = [name for name in inspect.signature(fit_classifier)
+                  .parameters if name not in ("table", "taxonomy", "metadata",
+                                              "model")]
+
+
+def fit_parameters(arguments):
     """The fit-classifier parameters among a pipeline's arguments."""
-    return {k: v for k, v in kwargs.items() if k in DEFAULTS}
+    return {name: arguments[name] for name in FIT_PARAMETERS}
 
 
 def subset_table(ctx, table, sample_ids):
@@ -89,31 +90,27 @@ def importance_artifact(ctx, estimator, table, taxonomy, drop_unmapped,
                         device, threads):
     """FeatureData[Importance] from attention over ``table``'s samples."""
     model = estimator.view(MGMModel)
-    sentences, _ = tokenize(table.view(biom.Table), taxonomy.view(pd.Series),
-                            model.vocabulary, drop_unmapped=drop_unmapped,
-                            max_length=model.max_length)
-    importance = clf.attention_importance(model, sentences, device=device,
-                                          threads=threads)
+    sentences = sentences_of(table.view(biom.Table), taxonomy.view(pd.Series),
+                             model, drop_unmapped)
+    importance = clf.attention_importance(
+        Engine(model, device=device, threads=threads), sentences)
     return ctx.make_artifact("FeatureData[Importance]", importance)
 
 
-def classify_samples(ctx, table, taxonomy, metadata, model=None,
-                     test_size=0.2, epochs=DEFAULTS["epochs"],
-                     learning_rate=DEFAULTS["learning_rate"],
-                     batch_size=DEFAULTS["batch_size"],
-                     validation_fraction=DEFAULTS["validation_fraction"],
-                     patience=DEFAULTS["patience"],
-                     class_weight=DEFAULTS["class_weight"],
-                     random_state=DEFAULTS["random_state"],
-                     missing_samples=DEFAULTS["missing_samples"],
-                     drop_unmapped=DEFAULTS["drop_unmapped"],
-                     device=DEFAULTS["device"], threads=DEFAULTS["threads"]):
+def classify_samples(
+        ctx, table, taxonomy, metadata, model=None, test_size=0.2,
+        epochs=FIT.epochs, learning_rate=FIT.learning_rate,
+        batch_size=FIT.batch_size,
+        validation_fraction=FIT.validation_fraction, patience=FIT.patience,
+        class_weight=CLASS_WEIGHT, random_state=FIT.random_state,
+        missing_samples="error", drop_unmapped=False, device=FIT.device,
+        threads=FIT.threads):
     params = fit_parameters(locals())
     summarize = ctx.get_action("mgm", "summarize_training")
     confusion = ctx.get_action("sample_classifier", "confusion_matrix")
 
-    labels = clf.sample_labels(table.view(biom.Table).ids(), metadata,
-                               missing_samples)
+    labels = class_labels(table.view(biom.Table).ids(), metadata,
+                          missing_samples)
     train_ids, test_ids = clf.holdout_split(
         labels, test_size, random_state,
         clf.minimum_per_class(validation_fraction))
@@ -159,22 +156,18 @@ def out_of_fold(ctx, table, taxonomy, metadata, model, folds, params):
     return pd.concat(predictions), pd.concat(probabilities)
 
 
-def classify_samples_cv(ctx, table, taxonomy, metadata, groups=None,
-                        model=None, cv=5, epochs=DEFAULTS["epochs"],
-                        learning_rate=DEFAULTS["learning_rate"],
-                        batch_size=DEFAULTS["batch_size"],
-                        validation_fraction=DEFAULTS["validation_fraction"],
-                        patience=DEFAULTS["patience"],
-                        class_weight=DEFAULTS["class_weight"],
-                        random_state=DEFAULTS["random_state"],
-                        missing_samples=DEFAULTS["missing_samples"],
-                        drop_unmapped=DEFAULTS["drop_unmapped"],
-                        device=DEFAULTS["device"],
-                        threads=DEFAULTS["threads"]):
+def classify_samples_cv(
+        ctx, table, taxonomy, metadata, groups=None, model=None, cv=5,
+        epochs=FIT.epochs, learning_rate=FIT.learning_rate,
+        batch_size=FIT.batch_size,
+        validation_fraction=FIT.validation_fraction, patience=FIT.patience,
+        class_weight=CLASS_WEIGHT, random_state=FIT.random_state,
+        missing_samples="error", drop_unmapped=False, device=FIT.device,
+        threads=FIT.threads):
     params = fit_parameters(locals())
     summarize = ctx.get_action("mgm", "summarize_cross_validation")
-    labels = clf.sample_labels(table.view(biom.Table).ids(), metadata,
-                               missing_samples)
+    labels = class_labels(table.view(biom.Table).ids(), metadata,
+                          missing_samples)
     folds = clf.cv_folds(labels, cv, random_state,
                          None if groups is None else groups.to_series())
     clf.check_fold_training_sets(
@@ -197,3 +190,12 @@ def classify_samples_cv(ctx, table, taxonomy, metadata, groups=None,
                           probabilities=probabilities, truth=metadata,
                           folds=fold_column)
     return predictions, probabilities, accuracy
+
+
+def cv_fold_metadata(metadata, cv, random_state, groups=None):
+    """The folds ``classify_samples_cv`` makes, as sample metadata."""
+    labels = class_labels(metadata.to_series().index, metadata, "ignore")
+    folds = clf.cv_folds(labels, cv, random_state,
+                         None if groups is None else groups.to_series())
+    return qiime2.Metadata(folds.astype(str).rename_axis("sample-id")
+                           .to_frame())

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .engine import resolve_device, set_threads
+from .engine import Engine
 from .pretraining import N_RANKS, power_law
 from .vocabulary import BOS, EOS, SPECIAL_TOKENS
 
@@ -100,36 +100,28 @@ def filter_logits(logits, temperature, top_k, top_p):
     return logits
 
 
-def sample_batch(network, prefix, banned, sampling, generator):
-    """Genus token ids of each sentence sampled after ``prefix``."""
-    n, start = prefix.shape
-    used = banned.repeat(n, 1)
-    done = torch.zeros(n, dtype=torch.bool, device=prefix.device)
-    steps = sampling.max_length - start
-    out = torch.full((n, steps), EOS, dtype=torch.long, device=prefix.device)
-    inputs, past = prefix, None
-    for step in range(steps):
-        result = network(input_ids=inputs, past_key_values=past,
-                         use_cache=True)
-        past = result.past_key_values
-        logits = result.logits[:, -1].float().masked_fill(used, -torch.inf)
-        if step == 0:
-            logits[:, EOS] = -torch.inf
-        if step == steps - 1:
-            logits = torch.full_like(logits, -torch.inf)
-            logits[:, EOS] = 0.0
-        logits = filter_logits(logits, sampling.temperature, sampling.top_k,
-                               sampling.top_p)
-        token = torch.multinomial(torch.softmax(logits, -1), 1,
-                                  generator=generator).squeeze(1)
-        token = token.masked_fill(done, EOS)
-        out[:, step] = token
-        used[torch.arange(n), token] = True
-        done |= token == EOS
-        if bool(done.all()):
-            break
-        inputs = token[:, None]
-    return [row[:int(np.argmax(row == EOS))] for row in out.cpu().numpy()]
+def sampler(banned, sampling, generator):
+    """The engine's per-batch step function: no banned or repeated token,
+    no ``<eos>`` first, ``<eos>`` forced at the last step, then
+    temperature, top-k and top-p filtering and a seeded draw."""
+    def start(n):
+        used = banned.repeat(n, 1)
+
+        def step(logits, index, last):
+            logits = logits.masked_fill(used, -torch.inf)
+            if index == 0:
+                logits[:, EOS] = -torch.inf
+            if last:
+                logits = torch.full_like(logits, -torch.inf)
+                logits[:, EOS] = 0.0
+            logits = filter_logits(logits, sampling.temperature,
+                                   sampling.top_k, sampling.top_p)
+            token = torch.multinomial(torch.softmax(logits, -1), 1,
+                                      generator=generator).squeeze(1)
+            used[torch.arange(n), token] = True
+            return token
+        return step
+    return start
 
 
 def sample_sentences(model, prefixes, sampling):
@@ -139,20 +131,13 @@ def sample_sentences(model, prefixes, sampling):
         raise ValueError(
             f"max_length must be between {shortest} (room for <bos>, the "
             f"label, one genus and <eos>) and {model.max_length}.")
-    set_threads(sampling.threads)
-    device = resolve_device(sampling.device)
-    network = model.network.to(device).eval()
-    generator = torch.Generator(device=device)
+    engine = Engine(model, device=sampling.device,
+                    batch_size=sampling.batch_size, threads=sampling.threads)
+    generator = torch.Generator(device=engine.device)
     generator.manual_seed(sampling.random_state)
-    banned = banned_tokens(model.vocabulary).to(device)
-    sentences = []
-    with torch.inference_mode():
-        for start in range(0, len(prefixes), sampling.batch_size):
-            prefix = torch.as_tensor(
-                prefixes[start:start + sampling.batch_size], device=device)
-            sentences += sample_batch(network, prefix, banned, sampling,
-                                      generator)
-    return sentences
+    banned = banned_tokens(model.vocabulary).to(engine.device)
+    return engine.decode(prefixes, sampler(banned, sampling, generator),
+                         sampling.max_length)
 
 
 GAP = 1e-6  # least difference of standardized values between ranks

@@ -13,5 +13,9 @@ MGMModel = SemanticType("MGMModel", field_names="kind",
 
 MGMEmbeddings = SemanticType("MGMEmbeddings",
                              variant_of=SampleData.field["type"])
+GenerationLabels = SemanticType("GenerationLabels",
+                                variant_of=SampleData.field["type"])
+PerturbationEffects = SemanticType("PerturbationEffects")
 
-__all__ = ["MGMModel", "Pretrained", "Classifier", "MGMEmbeddings"]
+__all__ = ["MGMModel", "Pretrained", "Classifier", "MGMEmbeddings",
+           "GenerationLabels", "PerturbationEffects"]

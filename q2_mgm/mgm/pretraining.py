@@ -8,21 +8,23 @@ a rank-abundance profile (mean relative abundance of the genus at each
 rank), which generation uses to turn rank orders back into abundances.
 """
 import copy
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from transformers import GPT2Config
 
 from .engine import Engine
 from .model import MGMModel, build_network
 from .tokens import MAX_LENGTH, Sentences, genus_table, rank_sentences
-from .training import TrainingSettings, train, validation_split
-from .vocabulary import (EOS, GENUS_PREFIX, genus_candidates,
+from .training import PRETRAINING, train, validation_split
+from .labels import sample_labels
+from .vocabulary import (EOS, GENUS_PREFIX, PAD, genus_candidates,
                          genus_of_lineage, label_token)
 
+log = logging.getLogger("q2_mgm")
 N_RANKS = MAX_LENGTH - 2
 IGNORE = -100
 
@@ -85,13 +87,12 @@ def extend_genera(table, taxonomy, vocabulary):
     return vocabulary.extended(tokens, stats[:, 0], stats[:, 1])
 
 
-def sample_labels(sample_ids, labels):
+def labels_or_blank(sample_ids, labels):
     """Each sample's label as a string, '' where it has none."""
     if labels is None:
         return np.full(len(sample_ids), "", dtype=object)
-    labels = pd.Series(labels).reindex(sample_ids)
-    return np.array(["" if pd.isna(v) else str(v) for v in labels],
-                    dtype=object)
+    return sample_labels(sample_ids, labels).reindex(sample_ids).fillna(
+        "").to_numpy(dtype=object)
 
 
 def with_label_tokens(vocabulary, label_tokens, labels):
@@ -164,7 +165,7 @@ def build_corpus(table, taxonomy, vocabulary, labels=None, label_tokens=None,
     if extend_vocabulary:
         vocabulary = extend_genera(table, taxonomy, vocabulary)
     genera = genus_table(table, taxonomy, vocabulary)
-    per_sample = sample_labels(genera.sample_ids, labels)
+    per_sample = labels_or_blank(genera.sample_ids, labels)
     vocabulary, label_tokens = with_label_tokens(
         vocabulary, label_tokens or {}, per_sample)
     has_label = labels is not None
@@ -186,11 +187,10 @@ def build_corpus(table, taxonomy, vocabulary, labels=None, label_tokens=None,
     return Corpus(vocabulary, sentences, label_tokens, profile, dropped)
 
 
-def language_model_loss(network, ids, mask, positions):
+def language_model_loss(network, ids, positions):
     """Mean next-token cross-entropy of a batch (pad positions ignored)."""
-    labels = ids.masked_fill(~mask, IGNORE)
-    return network(input_ids=ids, attention_mask=mask.long(),
-                   labels=labels).loss
+    return network(input_ids=ids,
+                   labels=ids.masked_fill(ids == PAD, IGNORE)).loss
 
 
 def starting_network(model, vocabulary, from_scratch, random_state):
@@ -209,7 +209,7 @@ def starting_network(model, vocabulary, from_scratch, random_state):
 
 
 def prepare(model, table, taxonomy, labels=None, from_scratch=False,
-            extend_vocabulary=False, random_state=0, log=print):
+            extend_vocabulary=False, random_state=0):
     """The corpus and the network to train on it (same on every rank)."""
     if model.kind != "pretrained":
         raise ValueError("Pre-training starts from a pretrained MGM model, "
@@ -221,8 +221,9 @@ def prepare(model, table, taxonomy, labels=None, from_scratch=False,
         raise ValueError("Pre-training needs at least two samples with a "
                          "genus of the vocabulary.")
     if corpus.dropped:
-        log(f"{len(corpus.dropped)} sample(s) without a vocabulary genus "
-            f"were left out: {', '.join(map(str, corpus.dropped[:10]))}")
+        log.warning("%d sample(s) without a vocabulary genus were left out: "
+                    "%s", len(corpus.dropped),
+                    ", ".join(map(str, corpus.dropped)))
     network = starting_network(model, corpus.vocabulary, from_scratch,
                                random_state)
     return corpus, network
@@ -249,47 +250,36 @@ def trained_model(start, corpus, network, history, parameters):
 
 
 def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
-                   extend_vocabulary=False, validation_fraction=0.1,
-                   settings=None, log=print):
+                   extend_vocabulary=False, settings=PRETRAINING):
     """Continue (or start) causal-language-model pre-training on a table.
 
     ``labels``: a Series of sample labels (missing: no label token).
     Returns a new ``MGMModel`` of kind ``pretrained``.
     """
-    settings = settings or TrainingSettings()
     corpus, network = prepare(model, table, taxonomy, labels, from_scratch,
-                              extend_vocabulary, settings.random_state, log)
+                              extend_vocabulary, settings.random_state)
     train_positions, validation_positions = validation_split(
-        len(corpus.sentences), validation_fraction, settings.random_state)
-    history = train(network, corpus.sentences, train_positions,
-                    validation_positions, language_model_loss, settings, log)
-    parameters = {**settings.as_dict(),
-                  "validation_fraction": validation_fraction,
-                  "from_scratch": from_scratch,
+        len(corpus.sentences), settings.validation_fraction,
+        settings.random_state)
+    parameters = {**settings.as_dict(), "from_scratch": from_scratch,
                   "extend_vocabulary": extend_vocabulary}
-    return trained_model(model, corpus, network, history, parameters)
+    trained = trained_model(model, corpus, network, [], parameters)
+    engine = Engine(trained, device=settings.device,
+                    threads=settings.threads)
+    trained.manifest["history"] = train(
+        engine, corpus.sentences, train_positions, validation_positions,
+        language_model_loss, settings)
+    return trained
 
 
 def next_genus_loss(model, sentences, batch_size=64, device="cpu"):
     """Mean cross-entropy of predicting each genus (and ``<eos>``) from the
     tokens before it; label tokens are context, never targets."""
-    vocabulary = model.vocabulary
-    targets_kept = torch.zeros(len(vocabulary), dtype=torch.bool)
-    targets_kept[torch.as_tensor(vocabulary.genus_ids)] = True
-    targets_kept[EOS] = True
+    targets = np.zeros(len(model.vocabulary), dtype=bool)
+    targets[model.vocabulary.genus_ids] = True
+    targets[EOS] = True
     engine = Engine(model, device=device, batch_size=batch_size)
-    targets_kept = targets_kept.to(engine.device)
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for _, ids, mask, _ in engine.batches(sentences):
-            logits = engine.network(input_ids=ids,
-                                    attention_mask=mask.long()).logits
-            target = ids[:, 1:]
-            keep = targets_kept[target] & mask[:, 1:]
-            total += float(F.cross_entropy(logits[:, :-1][keep].float(),
-                                           target[keep], reduction="sum"))
-            count += int(keep.sum())
-    return total / max(count, 1)
+    return engine.next_token_loss(sentences, targets)
 
 
 def corpus_loss(model, table, taxonomy, labels=None, batch_size=64,
@@ -304,4 +294,3 @@ def corpus_loss(model, table, taxonomy, labels=None, batch_size=64,
                           labels if tokens else None, tokens,
                           max_length=model.max_length)
     return next_genus_loss(model, corpus.sentences, batch_size, device)
-

@@ -203,7 +203,7 @@ def load(path):
 
 
 def library_versions():
-    from . import __version__
+    from .. import __version__
     return {"q2-mgm": __version__, "torch": torch.__version__,
             "transformers": transformers.__version__,
             "safetensors": safetensors.__version__,

@@ -228,7 +228,5 @@ def tokenize(table, taxonomy, vocabulary, drop_unmapped=False,
             f"{shown}. Remove them (`qiime feature-table filter-samples`) "
             "or set drop_unmapped to skip them.")
     if len(empty):
-        print(f"Dropped {len(empty)} sample(s) with no genus of the MGM "
-              f"vocabulary: {', '.join(map(str, empty))}")
         sentences = sentences.subset(np.flatnonzero(sentences.lengths > 0))
     return sentences, list(empty)

@@ -4,9 +4,9 @@ import pandas as pd
 import qiime2
 from sklearn.metrics import roc_curve
 
-from . import classification as clf
-from ._report import Section, render
-from .model import MGMModel
+from ..mgm import classification as clf
+from .report import Section, render
+from ..mgm.model import MGMModel
 
 
 def loss_section(history, output_dir):
@@ -108,8 +108,8 @@ def roc_section(truth, probabilities, folds, output_dir):
     if probabilities.shape[1] == 2:
         positive = probabilities.columns[1]
         curves = curves[1:] + [
-            (f"fold {k}", truth[ids] == positive, probabilities.loc[ids,
-                                                                 positive])
+            (f"fold {k}", truth[ids] == positive,
+             probabilities.loc[ids, positive])
             for k, ids in by_fold(folds)]
     for name, positive, score in curves:
         if 0 < positive.sum() < len(positive):

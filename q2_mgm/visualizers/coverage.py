@@ -4,10 +4,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import model as mgm_model
-from ._embedding import model_or_pretrained
-from ._report import Section, render
-from .tokens import genus_table, rank_sentences
+from ..mgm import model as mgm_model
+from ..actions.common import model_or_pretrained
+from .report import Section, render
+from ..mgm.tokens import genus_table, rank_sentences
 
 
 def coverage_table(table, taxonomy, model):
@@ -81,7 +81,8 @@ def summarize_coverage(output_dir: str, table: biom.Table,
     missing.table(unmapped_df, output_dir, "unmapped-taxa")
 
     totals = report[["total reads", "mapped reads"]].sum()
-    intro = (f"{len(report)} samples; {totals['mapped reads'] / max(totals['total reads'], 1):.1%} "
+    mapped = totals["mapped reads"] / max(totals["total reads"], 1)
+    intro = (f"{len(report)} samples; {mapped:.1%} "
              f"of all reads map to the MGM vocabulary; median "
              f"{report['vocabulary genera'].median():.0f} genera per sample.")
     render(output_dir, "MGM vocabulary coverage", [overview, missing],

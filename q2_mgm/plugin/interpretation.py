@@ -1,163 +1,19 @@
-"""Registration of the interpretation actions, and the PerturbationEffects
-type with its TSV format and transformers."""
-import csv
-
-import pandas as pd
-import qiime2
-import qiime2.plugin.model as model
+"""Registration of the interpretation actions."""
 from q2_sample_classifier import Importance
 from q2_types.feature_data import FeatureData
-from qiime2.plugin import (Bool, Choices, Float, Int, List, MetadataColumn,
-                           Categorical, Range, SemanticType, Str,
-                           ValidationError)
+from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, List,
+                           MetadataColumn, Range, Str)
 
-from . import _interpretation
-from ._examples import (metadata_factory, run, table_inputs)
-from ._parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
-                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
-                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
-                          TABLE_INPUTS)
-from .interpret import EFFECT_COLUMNS, MODES
-from .plugin_setup import citations, plugin
-
-# Type, format and transformers ---------------------------------------------
-
-PerturbationEffects = SemanticType("PerturbationEffects")
-NUMERIC_COLUMNS = [c for c in EFFECT_COLUMNS if c not in ("genus", "mode")]
-
-
-class PerturbationEffectsFormat(model.TextFileFormat):
-    """TSV: ``id`` (genus:mode), then genus, mode, samples, mean cosine
-    similarities before and after, shift, Wilcoxon statistic, p- and
-    q-value, and the parameters of the run."""
-
-    def _validate_(self, level):
-        with self.open() as fh:
-            reader = csv.reader(fh, delimiter="\t")
-            header = next(reader, None) or []
-            missing = [c for c in EFFECT_COLUMNS if c not in header]
-            if not header or header[0] != "id" or missing:
-                raise ValidationError(
-                    "Perturbation effects need an 'id' column first and the "
-                    f"columns {', '.join(EFFECT_COLUMNS)}; missing: "
-                    f"{', '.join(missing) or 'id'}.")
-            numeric = [header.index(c) for c in NUMERIC_COLUMNS]
-            n_rows = 0
-            for n_rows, row in enumerate(reader, start=1):
-                if len(row) != len(header):
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has {len(row)} fields, expected "
-                        f"{len(header)}.")
-                try:
-                    [float(row[i]) for i in numeric]
-                except ValueError:
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has a non-numeric value in "
-                        f"{', '.join(NUMERIC_COLUMNS)}.")
-                if level == "min" and n_rows >= 5:
-                    break
-            if n_rows == 0:
-                raise ValidationError("The perturbation effects are empty.")
-
-
-PerturbationEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
-    "PerturbationEffectsDirectoryFormat", "perturbation-effects.tsv",
-    PerturbationEffectsFormat)
-
-
-def _read_effects(fmt):
-    df = pd.read_csv(str(fmt), sep="\t", index_col=0,
-                     dtype={"id": str, "genus": str, "mode": str})
-    df.index.name = "id"
-    return df
-
-
-@plugin.register_transformer
-def _interpretation_1(data: pd.DataFrame) -> PerturbationEffectsFormat:
-    fmt = PerturbationEffectsFormat()
-    data.to_csv(str(fmt), sep="\t", index_label="id", float_format="%.9g")
-    return fmt
-
-
-@plugin.register_transformer
-def _interpretation_2(fmt: PerturbationEffectsFormat) -> pd.DataFrame:
-    return _read_effects(fmt)
-
-
-@plugin.register_transformer
-def _interpretation_3(fmt: PerturbationEffectsFormat) -> qiime2.Metadata:
-    return qiime2.Metadata(_read_effects(fmt))
-
-
-plugin.register_formats(PerturbationEffectsFormat,
-                        PerturbationEffectsDirectoryFormat)
-plugin.register_semantic_types(PerturbationEffects)
-plugin.register_artifact_class(
-    PerturbationEffects, PerturbationEffectsDirectoryFormat,
-    description="Effects of in-silico perturbations of genera on MGM "
-                "embeddings: one row per genus and perturbation mode.")
-
-# Usage examples ----------------------------------------------------------
-
-
-def _diet(use):
-    metadata = use.init_metadata("metadata", metadata_factory)
-    return use.get_metadata_column("diet", "diet", metadata)
-
-
-def attention_importance_example(use):
-    table, taxonomy = table_inputs(use)
-    run(use, "attention_importance",
-        {"table": table, "taxonomy": taxonomy, "metadata": _diet(use)},
-        {"importance": "attention_importance"})
-
-
-def keystone_summary_example(use):
-    table, taxonomy = table_inputs(use)
-    run(use, "keystone_summary",
-        {"table": table, "taxonomy": taxonomy, "metadata": _diet(use)},
-        {"visualization": "keystone_summary"})
-
-
-def _perturb(use):
-    table, taxonomy = table_inputs(use)
-    return run(use, "perturb",
-               {"table": table, "taxonomy": taxonomy, "metadata": _diet(use),
-                "reference_group": "BK", "target_group": "Western",
-                "top_n": 5},
-               {"effects": "perturbation_effects"})
-
-
-def perturb_example(use):
-    _perturb(use)
-
-
-def leave_one_genus_out_example(use):
-    table, taxonomy = table_inputs(use)
-    run(use, "leave_one_genus_out",
-        {"table": table, "taxonomy": taxonomy, "top_n": 10},
-        {"effects": "removal_effects"})
-
-
-def removal_effects_factory():
-    from qiime2.plugins.mgm.actions import leave_one_genus_out
-    from ._examples import table_factory, taxonomy_factory
-    effects, = leave_one_genus_out(table_factory(), taxonomy_factory(),
-                                   top_n=10)
-    return effects
-
-
-def leave_one_genus_out_summary_example(use):
-    effects = use.init_artifact("removal_effects", removal_effects_factory)
-    run(use, "leave_one_genus_out_summary", {"effects": effects},
-        {"visualization": "leave_one_genus_out_summary"})
-
-
-def perturbation_summary_example(use):
-    effects, = _perturb(use)
-    run(use, "perturbation_summary", {"effects": effects},
-        {"visualization": "perturbation_summary"})
-
+from ..actions import interpretation as actions
+from ..visualizers import interpretation as visualizers
+from .types import PerturbationEffects
+from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
+                         ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
+                         POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
+                         TABLE_INPUTS)
+from ..mgm.interpretation import MODES
+from ..plugin_setup import citations, plugin
+from . import examples
 
 # Actions ------------------------------------------------------------------
 
@@ -177,14 +33,14 @@ GROUP_DESCRIPTION = (
     "value are left out.")
 
 plugin.methods.register_function(
-    function=_interpretation.attention_importance,
+    function=actions.attention_importance,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, **COMMON_PARAMETERS},
     outputs=[("importance", FeatureData[Importance])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
-        "metadata": GROUP_DESCRIPTION + " Optional: without it all samples "
-                    "form one group.",
+        "metadata": (GROUP_DESCRIPTION + " Optional: without it all "
+                     "samples form one group."),
         **COMMON_DESCRIPTIONS},
     output_descriptions={
         "importance": "One row per genus (MGM token, e.g. g__Bacteroides), "
@@ -202,11 +58,11 @@ plugin.methods.register_function(
         "abundant genera of a sample come first in its sentence and can "
         "receive attention from more genera."),
     citations=[citations["mgm2025"]],
-    examples={"attention_importance": attention_importance_example},
+    examples={"attention_importance": examples.attention_importance_example},
 )
 
 plugin.visualizers.register_function(
-    function=_interpretation.keystone_summary,
+    function=visualizers.keystone_summary,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, "top_n": Int % Range(1, None),
                 "min_prevalence": Float % Range(0, 1, inclusive_end=True),
@@ -229,11 +85,11 @@ plugin.visualizers.register_function(
         + ATTENTION_TEXT),
     citations=[citations["mgm2025"], citations["kolmogorov1933"],
                citations["benjamini1995"]],
-    examples={"keystone_summary": keystone_summary_example},
+    examples={"keystone_summary": examples.keystone_summary_example},
 )
 
 plugin.methods.register_function(
-    function=_interpretation.perturb,
+    function=actions.perturb,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, "reference_group": Str,
                 "target_group": Str, "genera": List[Str],
@@ -284,7 +140,7 @@ plugin.methods.register_function(
         "the sample's sentence; the perturbed samples are embedded in "
         "batches and compared with the reference group's mean embedding."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
-    examples={"perturb": perturb_example},
+    examples={"perturb": examples.perturb_example},
 )
 
 GENERA_DESCRIPTION = (
@@ -293,7 +149,7 @@ GENERA_DESCRIPTION = (
     "error naming them. Default: the top_n most prevalent genera.")
 
 plugin.methods.register_function(
-    function=_interpretation.leave_one_genus_out,
+    function=actions.leave_one_genus_out,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"genera": List[Str], "top_n": Int % Range(0, None),
                 "pooling": POOLING, **COMMON_PARAMETERS},
@@ -329,11 +185,11 @@ plugin.methods.register_function(
         "the table to that group first (qiime feature-table "
         "filter-samples)."),
     citations=[citations["mgm2025"]],
-    examples={"leave_one_genus_out": leave_one_genus_out_example},
+    examples={"leave_one_genus_out": examples.leave_one_genus_out_example},
 )
 
 plugin.visualizers.register_function(
-    function=_interpretation.leave_one_genus_out_summary,
+    function=visualizers.leave_one_genus_out_summary,
     inputs={"effects": FeatureData[Importance]},
     parameters={},
     input_descriptions={
@@ -344,11 +200,11 @@ plugin.visualizers.register_function(
         "embeddings, with the spread over samples and the whole table."),
     citations=[citations["mgm2025"]],
     examples={"leave_one_genus_out_summary":
-              leave_one_genus_out_summary_example},
+              examples.leave_one_genus_out_summary_example},
 )
 
 plugin.visualizers.register_function(
-    function=_interpretation.perturbation_summary,
+    function=visualizers.perturbation_summary,
     inputs={"effects": PerturbationEffects},
     parameters={},
     input_descriptions={"effects": "Perturbation effects from `perturb`."},
@@ -358,5 +214,5 @@ plugin.visualizers.register_function(
         "samples toward the reference group, with the shift under "
         "enrichment and reduction side by side, and the whole table."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
-    examples={"perturbation_summary": perturbation_summary_example},
+    examples={"perturbation_summary": examples.perturbation_summary_example},
 )

@@ -5,11 +5,11 @@ a sentence (``<eos>``), its transformer copied from a pretrained (or
 previously fine-tuned) MGM. Labels are sorted strings; the head's output
 ``i`` is ``labels[i]``. Everything random is drawn from ``random_state``.
 """
+import logging
 import math
 
 import numpy as np
 import pandas as pd
-import qiime2
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import (StratifiedGroupKFold, StratifiedKFold,
@@ -17,43 +17,14 @@ from sklearn.model_selection import (StratifiedGroupKFold, StratifiedKFold,
 from transformers import GPT2Config
 
 from . import training
-from . import interpret
+from . import interpretation as interpret
 from .engine import Engine
 from .model import MGMModel, build_network
 from .vocabulary import PAD
 
-MISSING_SAMPLES = ("error", "ignore")
+log = logging.getLogger("q2_mgm")
+
 CLASS_WEIGHTS = ("balanced", "none")
-
-
-def sample_labels(sample_ids, metadata, missing_samples="error"):
-    """Class label (str) of each sample in ``sample_ids`` that has one.
-
-    Samples absent from the metadata or with an empty label are an error
-    naming them, or are left out when ``missing_samples='ignore'``.
-    """
-    if not isinstance(metadata, qiime2.CategoricalMetadataColumn):
-        raise ValueError(
-            f"The metadata column {metadata.name!r} is numeric; a classifier "
-            "needs categories. Pick a categorical column, or declare this "
-            "one categorical with a '#q2:types' row set to 'categorical'.")
-    sample_ids = pd.Index(sample_ids, name="sample-id")
-    values = metadata.to_series().reindex(sample_ids)
-    absent = sample_ids.difference(metadata.to_series().index)
-    empty = values.index[values.isna()].difference(absent)
-    if missing_samples == "error":
-        for ids, problem in ((absent, "are not in the metadata"),
-                             (empty, f"have no {metadata.name!r} value")):
-            if len(ids):
-                raise ValueError(
-                    f"{len(ids)} sample(s) of the table {problem}: "
-                    f"{', '.join(map(str, ids[:10]))}. Add them to the "
-                    "metadata, remove them from the table, or set "
-                    "missing_samples to 'ignore' to leave them out.")
-    labels = values.dropna().astype(str)
-    labels.name = metadata.name
-    check_classes(labels)
-    return labels
 
 
 def check_classes(labels):
@@ -117,16 +88,15 @@ def cross_entropy(targets, weights):
     """``batch_loss`` for ``training.train``: weighted cross-entropy."""
     targets = torch.as_tensor(targets, dtype=torch.long)
 
-    def batch_loss(network, ids, mask, positions):
-        logits = network(input_ids=ids, attention_mask=mask.long()).logits
+    def batch_loss(network, ids, positions):
+        logits = network(input_ids=ids).logits
         weight = None if weights is None else weights.to(logits.device)
         return torch.nn.functional.cross_entropy(
             logits, targets[positions].to(logits.device), weight=weight)
     return batch_loss
 
 
-def fine_tune(start, sentences, labels, settings, validation_fraction=0.2,
-              class_weight="balanced", log=print):
+def fine_tune(start, sentences, labels, settings, class_weight="balanced"):
     """Fine-tune ``start`` on ``sentences`` (aligned with ``labels``).
 
     Returns the classifier ``MGMModel``; its manifest records the labels,
@@ -135,23 +105,24 @@ def fine_tune(start, sentences, labels, settings, validation_fraction=0.2,
     classes = check_classes(labels)
     targets = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
     train_pos, val_pos = training.validation_split(
-        len(targets), validation_fraction, settings.random_state,
+        len(targets), settings.validation_fraction, settings.random_state,
         strata=targets)
     network, head_kept = classifier_network(start, classes,
                                             settings.random_state)
     if start.kind == "classifier" and not head_kept:
-        log(f"The starting classifier's labels {start.labels} differ from "
-            f"{classes}: its classification head is re-initialised.")
+        log.info("The starting classifier's labels %s differ from %s: its "
+                 "classification head is re-initialised.", start.labels,
+                 classes)
     weights = class_weights(targets[train_pos], len(classes), class_weight)
-    history = training.train(network, sentences, train_pos, val_pos,
-                             cross_entropy(targets, weights), settings, log)
-    manifest = {
+    model = MGMModel(network, start.vocabulary, {"kind": "classifier"})
+    engine = Engine(model, device=settings.device, threads=settings.threads)
+    history = training.train(engine, sentences, train_pos, val_pos,
+                             cross_entropy(targets, weights), settings)
+    model.manifest = {
         "kind": "classifier", "labels": classes,
         "max_length": start.max_length, "pooling": "eos",
         "label_column": labels.name,
-        "parameters": {**settings.as_dict(),
-                       "validation_fraction": validation_fraction,
-                       "class_weight": class_weight},
+        "parameters": {**settings.as_dict(), "class_weight": class_weight},
         "history": history,
         "class_counts": {
             "training": class_counts(labels.iloc[train_pos], classes),
@@ -161,7 +132,7 @@ def fine_tune(start, sentences, labels, settings, validation_fraction=0.2,
                         "source": start.manifest.get("source", {})},
         "source": start.manifest.get("source", {}),
     }
-    return MGMModel(network, start.vocabulary, manifest)
+    return model
 
 
 def class_counts(labels, classes):
@@ -176,11 +147,11 @@ def require_classifier(model):
             "(or `classify-samples`) and predict with the resulting model.")
 
 
-def predict(model, sentences, batch_size=64, device="auto", threads=0):
+def predict(engine, sentences):
     """Predicted class and class probabilities of every sentence."""
+    model = engine.model
     require_classifier(model)
-    logits = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads).logits(sentences).astype(np.float64)
+    logits = engine.logits(sentences).astype(np.float64)
     probabilities = np.exp(logits - logits.max(1, keepdims=True))
     probabilities /= probabilities.sum(1, keepdims=True)
     index = pd.Index(sentences.sample_ids, name="SampleID")
@@ -191,18 +162,16 @@ def predict(model, sentences, batch_size=64, device="auto", threads=0):
                                      columns=model.labels)
 
 
-def attention_importance(model, sentences, batch_size=64, device="auto",
-                         threads=0):
+def attention_importance(engine, sentences):
     """Mean attention each genus receives where it occurs (``g__Name``).
 
     The same quantity as ``attention-importance`` without groups, most
     attended first.
     """
-    engine = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads)
-    received = interpret.attention(engine, sentences, model.vocabulary)
-    return interpret.importance(received.matrix(model.vocabulary),
-                                received.presence(model.vocabulary)
+    vocabulary = engine.model.vocabulary
+    received = interpret.attention(engine, sentences, vocabulary)
+    return interpret.importance(received.matrix(vocabulary),
+                                received.presence(vocabulary)
                                 )[["importance"]]
 
 

@@ -6,19 +6,18 @@ from q2_types.ordination import PCoAResults
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Bool, Int, Range
 
-from . import _coverage, _embedding
-from ._examples import (collapse_genera_example, embed_example,
-                        embedding_distance_example, embedding_pcoa_example,
-                        pretrained_model_example, summarize_coverage_example)
-from ._parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
-                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
-                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
-                          TABLE_INPUTS)
-from ._types import MGMEmbeddings, MGMModel, Pretrained
-from .plugin_setup import citations, plugin
+from ..actions import embedding
+from ..visualizers import coverage
+from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
+                         ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
+                         POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
+                         TABLE_INPUTS)
+from .types import MGMEmbeddings, MGMModel, Pretrained
+from ..plugin_setup import citations, plugin
+from . import examples
 
 plugin.methods.register_function(
-    function=_embedding.pretrained_model,
+    function=embedding.pretrained_model,
     inputs={},
     parameters={},
     outputs=[("model", MGMModel[Pretrained])],
@@ -31,11 +30,11 @@ plugin.methods.register_function(
         "q2-mgm as an artifact, so that it can be inspected, fine-tuned "
         "and cited with provenance."),
     citations=[citations["mgm2025"], citations["radford2019gpt2"]],
-    examples={"pretrained_model": pretrained_model_example},
+    examples={"pretrained_model": examples.pretrained_model_example},
 )
 
 plugin.methods.register_function(
-    function=_embedding.collapse_genera,
+    function=embedding.collapse_genera,
     inputs={**TABLE_INPUTS, "table": FeatureTable[Frequency],
             "model": ANY_MODEL},
     parameters={},
@@ -54,11 +53,11 @@ plugin.methods.register_function(
         "of MGM's importance outputs, so `qiime sample-classifier heatmap` "
         "can combine the two."),
     citations=[citations["mgm2025"]],
-    examples={"collapse_genera": collapse_genera_example},
+    examples={"collapse_genera": examples.collapse_genera_example},
 )
 
 plugin.methods.register_function(
-    function=_embedding.embed,
+    function=embedding.embed,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"pooling": POOLING, "drop_unmapped": Bool,
                 **ENGINE_PARAMETERS},
@@ -76,11 +75,11 @@ plugin.methods.register_function(
         "standardized abundance) and return the model's contextual vector "
         "of the sample. Similar communities get similar vectors."),
     citations=[citations["mgm2025"]],
-    examples={"embed": embed_example},
+    examples={"embed": examples.embed_example},
 )
 
 plugin.methods.register_function(
-    function=_embedding.embedding_distance,
+    function=embedding.embedding_distance,
     inputs={"embeddings": SampleData[MGMEmbeddings]},
     parameters={},
     outputs=[("distance_matrix", DistanceMatrix)],
@@ -93,11 +92,11 @@ plugin.methods.register_function(
     name="Cosine distances between MGM embeddings",
     description="Pairwise cosine distances between sample embeddings.",
     citations=[citations["mgm2025"]],
-    examples={"embedding_distance": embedding_distance_example},
+    examples={"embedding_distance": examples.embedding_distance_example},
 )
 
 plugin.methods.register_function(
-    function=_embedding.embedding_pcoa,
+    function=embedding.embedding_pcoa,
     inputs={"embeddings": SampleData[MGMEmbeddings]},
     parameters={"number_of_dimensions": Int % Range(1, None)},
     outputs=[("pcoa", PCoAResults)],
@@ -111,11 +110,11 @@ plugin.methods.register_function(
     description="Principal coordinates analysis of the cosine distances "
                 "between sample embeddings.",
     citations=[citations["mgm2025"]],
-    examples={"embedding_pcoa": embedding_pcoa_example},
+    examples={"embedding_pcoa": examples.embedding_pcoa_example},
 )
 
 plugin.visualizers.register_function(
-    function=_coverage.summarize_coverage,
+    function=coverage.summarize_coverage,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={},
     input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
@@ -125,5 +124,5 @@ plugin.visualizers.register_function(
         "the length of its MGM sentence, plus the unrecognised taxa ranked "
         "by reads. Run this first on new data."),
     citations=[citations["mgm2025"]],
-    examples={"summarize_coverage": summarize_coverage_example},
+    examples={"summarize_coverage": examples.summarize_coverage_example},
 )

@@ -34,16 +34,6 @@ EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
 
 # Groups -------------------------------------------------------------------
 
-def sample_groups(sample_ids, column):
-    """Group of each sample that has a value in the metadata column."""
-    values = column.to_series().reindex(sample_ids).dropna().astype(str)
-    if values.empty:
-        raise ValueError(
-            f"No sample of the table has a value in the metadata column "
-            f"{column.name!r}. Check that the metadata belongs to this table.")
-    return values
-
-
 def check_groups(groups, column_name, *names):
     """Error unless every named group has samples."""
     present = sorted(groups.unique())
@@ -334,8 +324,8 @@ def paired_test(after, before):
 def summarize_effects(similarities, vocabulary):
     """One row per genus x mode: samples, mean similarities, shift, test."""
     rows = []
-    for (token, mode), frame in similarities.groupby(["token", "mode"],
-                                                      sort=False):
+    groups = similarities.groupby(["token", "mode"], sort=False)
+    for (token, mode), frame in groups:
         before, after = frame["before"].to_numpy(), frame["after"].to_numpy()
         statistic, p_value = paired_test(after, before)
         rows.append((vocabulary.tokens[token], mode, len(frame),

@@ -5,7 +5,8 @@ import json
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
-from . import model as mgm_model
+from ..mgm import model as mgm_model
+from ..mgm.interpretation import EFFECT_COLUMNS
 
 
 class JSONFormat(model.TextFileFormat):
@@ -113,3 +114,64 @@ class EmbeddingsFormat(model.TextFileFormat):
 
 EmbeddingsDirectoryFormat = model.SingleFileDirectoryFormat(
     "EmbeddingsDirectoryFormat", "embeddings.tsv", EmbeddingsFormat)
+
+
+NUMERIC_EFFECT_COLUMNS = [c for c in EFFECT_COLUMNS
+                          if c not in ("genus", "mode")]
+
+
+class PerturbationEffectsFormat(model.TextFileFormat):
+    """TSV: ``id`` (genus:mode), then genus, mode, samples, mean cosine
+    similarities before and after, shift, Wilcoxon statistic, p- and
+    q-value, and the parameters of the run."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None) or []
+            missing = [c for c in EFFECT_COLUMNS if c not in header]
+            if not header or header[0] != "id" or missing:
+                raise ValidationError(
+                    "Perturbation effects need an 'id' column first and the "
+                    f"columns {', '.join(EFFECT_COLUMNS)}; missing: "
+                    f"{', '.join(missing) or 'id'}.")
+            numeric = [header.index(c) for c in NUMERIC_EFFECT_COLUMNS]
+            n_rows = 0
+            for n_rows, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has {len(row)} fields, expected "
+                        f"{len(header)}.")
+                try:
+                    [float(row[i]) for i in numeric]
+                except ValueError:
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has a non-numeric value in "
+                        f"{', '.join(NUMERIC_EFFECT_COLUMNS)}.")
+                if level == "min" and n_rows >= 5:
+                    break
+            if n_rows == 0:
+                raise ValidationError("The perturbation effects are empty.")
+
+
+PerturbationEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "PerturbationEffectsDirectoryFormat", "perturbation-effects.tsv",
+    PerturbationEffectsFormat)
+
+
+class GenerationLabelsFormat(model.TextFileFormat):
+    """TSV: sample ID and the label each generated sample was drawn for."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            if len(header) != 2 or header[1] != "label":
+                raise ValidationError("Generation labels need the columns "
+                                      "sample-id and label.")
+            for i, line in enumerate(fh, start=2):
+                if len(line.rstrip("\n").split("\t")) != 2:
+                    raise ValidationError(f"Line {i} does not have 2 fields.")
+
+
+GenerationLabelsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "GenerationLabelsDirectoryFormat", "labels.tsv", GenerationLabelsFormat)

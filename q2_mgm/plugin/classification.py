@@ -1,90 +1,29 @@
 """Registration of the classification actions and their usage examples."""
-import qiime2
 from q2_sample_classifier import ClassifierPredictions, Importance, \
     Probabilities
 from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
-from qiime2.plugin import (Bool, Categorical, Choices, Float, Int,
-                           MetadataColumn, Numeric, Range, Str,
-                           Visualization)
+from qiime2.plugin import (Bool, Categorical, Float, Int, MetadataColumn,
+                           Numeric, Range, Visualization)
 
-from . import _classification, _classification_report
-from . import classification as clf
-from ._examples import metadata_factory, run, table_inputs
-from ._parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
-                          ENGINE_PARAMETERS, TABLE_DESCRIPTIONS,
-                          TABLE_INPUTS)
-from ._types import Classifier, MGMModel
-from .plugin_setup import citations, plugin
+from ..actions import classification as actions
+from ..visualizers import classification as visualizers
+from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
+                         FIT_DESCRIPTIONS, FIT_PARAMETERS,
+                         ENGINE_PARAMETERS, TABLE_DESCRIPTIONS,
+                         TABLE_INPUTS)
+from .types import Classifier, MGMModel
+from ..plugin_setup import citations, plugin
+from . import examples
 
 CITATIONS = [citations["mgm2025"], citations["bokulich2018q2samplecl"],
              citations["wolf2020transformers"]]
-EXAMPLE_EPOCHS = 2
 
 # --- parameters -------------------------------------------------------------
 LABELS = {"metadata": MetadataColumn[Categorical]}
 LABELS_DESCRIPTION = {
     "metadata": "Categorical metadata column with the class of each sample "
                 "(for example diet or disease status)."}
-FIT_PARAMETERS = {
-    "epochs": Int % Range(1, None),
-    "learning_rate": Float % Range(0, None, inclusive_start=False),
-    "batch_size": Int % Range(1, None),
-    "validation_fraction": Float % Range(0, 1, inclusive_end=False),
-    "patience": Int % Range(1, None),
-    "class_weight": Str % Choices(*clf.CLASS_WEIGHTS),
-    "random_state": Int % Range(0, None),
-    "missing_samples": Str % Choices(*clf.MISSING_SAMPLES),
-    "drop_unmapped": Bool,
-    "device": ENGINE_PARAMETERS["device"],
-    "threads": ENGINE_PARAMETERS["threads"],
-}
-FIT_DESCRIPTIONS = {
-    "epochs": "Most passes over the training samples; training usually "
-              "stops earlier, when the validation loss stops improving. "
-              "Default 20, where the published recipe allows 1000 and "
-              "relies on early stopping alone: 20 bounds the run time on a "
-              "CPU. Raise it for large cohorts.",
-    "learning_rate": "Peak step size of the optimizer: AdamW, weight decay "
-                     "0.001 sparing biases and LayerNorm weights, gradients "
-                     "clipped at norm 1 (all as published). The rate rises "
-                     "linearly over the first 10% of the steps (published: "
-                     "100 steps, which can exceed a whole run on a small "
-                     "cohort) and falls linearly to 0 at the last epoch. The "
-                     "default, 1e-4, is lower than the published 1e-3, "
-                     "which was unstable on cohorts of tens of samples. "
-                     "Lower it if the loss jumps around.",
-    "batch_size": "Training samples per optimization step. Default 16, "
-                  "smaller than the published 64, so that a cohort of about "
-                  "a hundred samples gets several steps per epoch.",
-    "validation_fraction": "Fraction of the training samples held out, "
-                           "stratified by class, to decide when to stop "
-                           "(early stopping) and which epoch to keep. "
-                           "Default 0.2 where the published recipe holds "
-                           "out 0.1 at random: with tens of samples a 10% "
-                           "random set is too small, and can miss a class. "
-                           "With 0 every sample trains, and stopping and "
-                           "the kept epoch follow the training loss instead.",
-    "patience": "Stop after this many epochs without a lower validation "
-                "loss. Default 3, where the published fine-tuning waits 10: "
-                "within 20 epochs a patience of 10 would seldom stop early.",
-    "class_weight": "'balanced' weighs each class by the inverse of its "
-                    "frequency, so that a rare class counts as much as a "
-                    "common one; 'none' weighs every sample equally, as the "
-                    "published fine-tuning does. Default 'balanced', so "
-                    "that unbalanced cohorts do not learn to ignore the "
-                    "smaller class.",
-    "random_state": "Seed for every random choice (splits, shuffling, "
-                    "dropout, head initialisation). The same seed gives "
-                    "the same model on the CPU.",
-    "missing_samples": "How to handle table samples that are absent from "
-                       "the metadata or have no value in the column: "
-                       "'error' stops and names them; 'ignore' leaves them "
-                       "out.",
-    "drop_unmapped": DROP_DESCRIPTION,
-    "device": ENGINE_DESCRIPTIONS["device"],
-    "threads": ENGINE_DESCRIPTIONS["threads"],
-}
 START_MODEL = {"model": ANY_MODEL}
 START_DESCRIPTION = {
     "model": "Model to start from. Default: the published MGM pre-trained "
@@ -123,87 +62,9 @@ IMPORTANCE_DESCRIPTION = (
     "named the same way (genus-level, with the 'g__' prefix).")
 
 
-# --- usage examples ---------------------------------------------------------
-def example_inputs(use):
-    """Table, taxonomy and the diet column, plus the sample metadata."""
-    table, taxonomy = table_inputs(use)
-    metadata = use.init_metadata("metadata", metadata_factory)
-    diet = use.get_metadata_column("diet", "diet", metadata)
-    return {"table": table, "taxonomy": taxonomy, "metadata": diet}, metadata
-
-
-def fit_example_classifier(use, inputs):
-    classifier, = run(use, "fit_classifier",
-                      {**inputs, "epochs": EXAMPLE_EPOCHS},
-                      {"classifier": "diet_classifier"})
-    return classifier
-
-
-def fit_classifier_example(use):
-    fit_example_classifier(use, example_inputs(use)[0])
-
-
-def predict_classification_example(use):
-    inputs, _ = example_inputs(use)
-    classifier = fit_example_classifier(use, inputs)
-    run(use, "predict_classification",
-        {"table": inputs["table"], "taxonomy": inputs["taxonomy"],
-         "model": classifier},
-        {"predictions": "predictions", "probabilities": "probabilities"})
-
-
-def summarize_training_example(use):
-    classifier = fit_example_classifier(use, example_inputs(use)[0])
-    run(use, "summarize_training", {"model": classifier},
-        {"visualization": "training_summary"})
-
-
-def classify_samples_example(use):
-    run(use, "classify_samples",
-        {**example_inputs(use)[0], "epochs": EXAMPLE_EPOCHS},
-        {"sample_estimator": "sample_estimator",
-         "feature_importance": "feature_importance",
-         "predictions": "predictions", "training_summary": "training_summary",
-         "accuracy_results": "accuracy_results",
-         "probabilities": "probabilities"})
-
-
-def cv_example_run(use, inputs, metadata):
-    mice = use.get_metadata_column("mouse", "mouseID", metadata)
-    return run(use, "classify_samples_cv",
-               {**inputs, "groups": mice, "cv": 3, "epochs": 1},
-               {"predictions": "cv_predictions",
-                "probabilities": "cv_probabilities",
-                "accuracy_results": "cv_accuracy"})
-
-
-def classify_samples_cv_example(use):
-    cv_example_run(use, *example_inputs(use))
-
-
-def folds_factory():
-    """The folds of the cross-validation example, as sample metadata."""
-    metadata = metadata_factory()
-    labels = clf.sample_labels(metadata.ids, metadata.get_column("diet"))
-    folds = clf.cv_folds(labels, 3, 0,
-                         metadata.get_column("mouseID").to_series())
-    return qiime2.Metadata(folds.astype(str).to_frame())
-
-
-def summarize_cross_validation_example(use):
-    inputs, metadata = example_inputs(use)
-    predictions, probabilities, _ = cv_example_run(use, inputs, metadata)
-    folds = use.init_metadata("folds", folds_factory)
-    run(use, "summarize_cross_validation",
-        {"predictions": predictions, "probabilities": probabilities,
-         "truth": inputs["metadata"],
-         "folds": use.get_metadata_column("fold", "fold", folds)},
-        {"visualization": "cv_summary"})
-
-
 # --- registration -----------------------------------------------------------
 plugin.methods.register_function(
-    function=_classification.fit_classifier,
+    function=actions.fit_classifier,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **FIT_PARAMETERS},
     outputs=[("classifier", MGMModel[Classifier])],
@@ -221,11 +82,11 @@ plugin.methods.register_function(
         "and early stopping on a stratified validation set; the best "
         "epoch's weights are kept. " + RUNTIME.format("1-2")),
     citations=CITATIONS,
-    examples={"fit_classifier": fit_classifier_example},
+    examples={"fit_classifier": examples.fit_classifier_example},
 )
 
 plugin.methods.register_function(
-    function=_classification.predict_classification,
+    function=actions.predict_classification,
     inputs={**TABLE_INPUTS, "model": MGMModel[Classifier]},
     parameters={"drop_unmapped": Bool, **ENGINE_PARAMETERS},
     outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES)],
@@ -241,11 +102,12 @@ plugin.methods.register_function(
         "outputs are q2-sample-classifier's types: use its "
         "confusion-matrix to compare them with the true classes."),
     citations=CITATIONS,
-    examples={"predict_classification": predict_classification_example},
+    examples={"predict_classification":
+              examples.predict_classification_example},
 )
 
 plugin.visualizers.register_function(
-    function=_classification_report.summarize_training,
+    function=visualizers.summarize_training,
     inputs={"model": MGMModel[Classifier]},
     parameters={},
     input_descriptions={"model": "An MGM classifier."},
@@ -254,11 +116,11 @@ plugin.visualizers.register_function(
         "Training and validation loss per epoch, the epoch that was kept "
         "(early stopping), the class balance and the settings used."),
     citations=CITATIONS,
-    examples={"summarize_training": summarize_training_example},
+    examples={"summarize_training": examples.summarize_training_example},
 )
 
 plugin.visualizers.register_function(
-    function=_classification_report.summarize_cross_validation,
+    function=visualizers.summarize_cross_validation,
     inputs={"predictions": PREDICTIONS, "probabilities": PROBABILITIES},
     parameters={"truth": MetadataColumn[Categorical],
                 "folds": MetadataColumn[Categorical]},
@@ -275,11 +137,11 @@ plugin.visualizers.register_function(
         "standard deviation, ROC curves and the confusion matrix."),
     citations=CITATIONS,
     examples={"summarize_cross_validation":
-              summarize_cross_validation_example},
+              examples.summarize_cross_validation_example},
 )
 
 plugin.pipelines.register_function(
-    function=_classification.classify_samples,
+    function=actions.classify_samples,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **TEST_SIZE, **FIT_PARAMETERS},
     outputs=[("sample_estimator", MGMModel[Classifier]),
@@ -307,11 +169,11 @@ plugin.pipelines.register_function(
         "test set and report its accuracy, like q2-sample-classifier's "
         "classify-samples. " + RUNTIME.format("1-2")),
     citations=CITATIONS,
-    examples={"classify_samples": classify_samples_example},
+    examples={"classify_samples": examples.classify_samples_example},
 )
 
 plugin.pipelines.register_function(
-    function=_classification.classify_samples_cv,
+    function=actions.classify_samples_cv,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **CV_PARAMETERS, **FIT_PARAMETERS},
     outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES),
@@ -331,5 +193,5 @@ plugin.pipelines.register_function(
         "fold. Takes about as long as one fit-classifier run per fold. " +
         RUNTIME.format("6-10")),
     citations=CITATIONS,
-    examples={"classify_samples_cv": classify_samples_cv_example},
+    examples={"classify_samples_cv": examples.classify_samples_cv_example},
 )

@@ -1,53 +1,17 @@
-"""Actions: attention importance, keystone genera, in-silico perturbation."""
+"""Visualizers: keystone genera, perturbation and leave-one-genus-out
+summaries."""
 import biom
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import qiime2
 
-from . import interpret
-from . import model as mgm_model
-from ._embedding import model_or_pretrained
-from ._report import Section, render
-from .engine import Engine
-from .tokens import tokenize
+from ..actions.common import prepare
+from ..mgm import interpretation as interpret
+from ..mgm import model as mgm_model
+from .report import Section, render
 
 PLOT_GENERA = 12
-
-
-def _prepare(table, taxonomy, model, metadata, drop_unmapped, batch_size,
-             device, threads):
-    """Model, sentences (of grouped samples only), groups and engine."""
-    model = model_or_pretrained(model)
-    sentences, _ = tokenize(table, taxonomy, model.vocabulary,
-                            drop_unmapped=drop_unmapped,
-                            max_length=model.max_length)
-    groups = None
-    if metadata is not None:
-        groups = interpret.sample_groups(sentences.sample_ids, metadata)
-        sentences = sentences.select(groups.index)
-    engine = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads)
-    return model, sentences, groups, engine
-
-
-def _attention_tables(model, sentences, engine):
-    att = interpret.attention(engine, sentences, model.vocabulary)
-    return (att, att.matrix(model.vocabulary),
-            att.presence(model.vocabulary))
-
-
-def attention_importance(
-        table: biom.Table, taxonomy: pd.Series,
-        model: mgm_model.MGMModel = None,
-        metadata: qiime2.CategoricalMetadataColumn = None,
-        drop_unmapped: bool = False, batch_size: int = 64,
-        device: str = "auto", threads: int = 0) -> pd.DataFrame:
-    model, sentences, groups, engine = _prepare(
-        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads)
-    _, weights, presence = _attention_tables(model, sentences, engine)
-    return interpret.importance(weights, presence, groups)
 
 
 # keystone-summary ---------------------------------------------------------
@@ -137,11 +101,13 @@ def keystone_summary(
         min_prevalence: float = 0.1, drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
         threads: int = 0) -> None:
-    model, sentences, groups, engine = _prepare(
+    model, sentences, groups, engine = prepare(
         table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
         threads)
     interpret.comparisons(groups)
-    att, weights, presence = _attention_tables(model, sentences, engine)
+    att = interpret.attention(engine, sentences, model.vocabulary)
+    weights = att.matrix(model.vocabulary)
+    presence = att.presence(model.vocabulary)
     importance = interpret.importance(weights, presence, groups)
     tests = interpret.ks_tests(weights, presence, groups, min_prevalence)
     top = _top_per_group(importance, groups, top_n, min_prevalence)
@@ -189,68 +155,6 @@ def keystone_summary(
                 "little power." for g, n in counts.items() if n < 5]
     render(output_dir, "MGM keystone genera (attention)",
            [ranking, differences], intro=intro, warnings=warnings)
-
-
-# perturb --------------------------------------------------------------------
-
-def _reference_centroid(engine, sentences, groups, reference_group, pooling):
-    members = groups.index[groups == reference_group]
-    return engine.embed(sentences.select(members), pooling=pooling).mean(0)
-
-
-def perturb(table: biom.Table, taxonomy: pd.Series,
-            metadata: qiime2.CategoricalMetadataColumn,
-            reference_group: str, target_group: str,
-            model: mgm_model.MGMModel = None, genera: list = None,
-            top_n: int = 20, modes: list = None, pooling: str = "auto",
-            drop_unmapped: bool = False, batch_size: int = 64,
-            device: str = "auto", threads: int = 0) -> pd.DataFrame:
-    if reference_group == target_group:
-        raise ValueError("reference_group and target_group are the same "
-                         f"({reference_group!r}); choose two groups.")
-    modes = list(dict.fromkeys(modes or interpret.MODES))
-    model, sentences, groups, engine = _prepare(
-        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads)
-    interpret.check_groups(groups, metadata.name, reference_group,
-                           target_group)
-    pooling = model.default_pooling if pooling == "auto" else pooling
-    target = sentences.select(groups.index[groups == target_group])
-    chosen = interpret.choose_genera(
-        target, model.vocabulary, genera, top_n,
-        f"of the target group {target_group!r}")
-    centroid = _reference_centroid(engine, sentences, groups,
-                                   reference_group, pooling)
-    similarities = interpret.perturbation_similarities(
-        engine, target, [model.vocabulary.token_id(g) for g in chosen],
-        modes, centroid, pooling)
-    effects = interpret.summarize_effects(similarities, model.vocabulary)
-    return effects.assign(
-        metadata_column=metadata.name, reference_group=reference_group,
-        target_group=target_group,
-        reference_samples=int((groups == reference_group).sum()),
-        target_samples=len(target), pooling=pooling, model_kind=model.kind)
-
-
-# leave-one-genus-out -------------------------------------------------------
-
-def leave_one_genus_out(
-        table: biom.Table, taxonomy: pd.Series,
-        model: mgm_model.MGMModel = None, genera: list = None,
-        top_n: int = 50, pooling: str = "auto", drop_unmapped: bool = False,
-        batch_size: int = 64, device: str = "auto",
-        threads: int = 0) -> pd.DataFrame:
-    model, sentences, _, engine = _prepare(
-        table, taxonomy, model, None, drop_unmapped, batch_size, device,
-        threads)
-    pooling = model.default_pooling if pooling == "auto" else pooling
-    chosen = interpret.choose_genera(sentences, model.vocabulary, genera,
-                                     top_n or None, "of the table")
-    similarities = interpret.removal_similarities(
-        engine, sentences, [model.vocabulary.token_id(g) for g in chosen],
-        pooling)
-    return interpret.summarize_removals(similarities, model.vocabulary,
-                                        len(sentences))
 
 
 def _plot_removals(effects, output_dir, section):
@@ -310,9 +214,9 @@ def _plot_modes(effects, output_dir, section):
     modes = [m for m in interpret.MODES if m in shifts]
     order = shifts[modes[0]].sort_values(ascending=False).index[:40]
     shifts, qs = shifts.loc[order[::-1]], qs.loc[order[::-1]]
+    size = (3.4 * len(modes) + 2, 0.28 * len(order) + 1.6)
     fig, axes = plt.subplots(1, len(modes), squeeze=False, sharey=True,
-                             sharex=True, figsize=(3.4 * len(modes) + 2,
-                                      0.28 * len(order) + 1.6))
+                             sharex=True, figsize=size)
     labels = [g.replace("g__", "") for g in shifts.index]
     for ax, mode in zip(axes[0], modes):
         values = shifts[mode].to_numpy()

@@ -7,10 +7,10 @@ import pandas as pd
 import skbio
 from skbio.stats.ordination import pcoa
 
-from . import model as mgm_model
-from ._formats import MGMModelDirectoryFormat
-from .engine import Engine
-from .tokens import genus_table, tokenize
+from ..mgm import model as mgm_model
+from ..plugin.formats import MGMModelDirectoryFormat
+from .common import model_or_pretrained, prepare
+from ..mgm.tokens import genus_table
 
 
 def pretrained_model() -> MGMModelDirectoryFormat:
@@ -30,30 +30,16 @@ def collapse_genera(table: biom.Table, taxonomy: pd.Series,
                       list(genera.sample_ids))
 
 
-def model_or_pretrained(model):
-    return mgm_model.load_pretrained() if model is None else model
-
-
-def sample_embeddings(table, taxonomy, model, pooling, drop_unmapped,
-                      batch_size, device, threads):
-    """Embeddings DataFrame (samples x dimensions) of a table."""
-    sentences, _ = tokenize(table, taxonomy, model.vocabulary,
-                            drop_unmapped=drop_unmapped,
-                            max_length=model.max_length)
-    engine = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads)
-    vectors = engine.embed(sentences, pooling=pooling)
-    columns = [f"mgm_{i + 1}" for i in range(vectors.shape[1])]
-    return pd.DataFrame(vectors, index=sentences.sample_ids, columns=columns)
-
-
 def embed(table: biom.Table, taxonomy: pd.Series,
           model: mgm_model.MGMModel = None, pooling: str = "auto",
           drop_unmapped: bool = False, batch_size: int = 64,
           device: str = "auto", threads: int = 0) -> pd.DataFrame:
-    model = model_or_pretrained(model)
-    return sample_embeddings(table, taxonomy, model, pooling, drop_unmapped,
-                             batch_size, device, threads)
+    _, sentences, _, engine = prepare(table, taxonomy, model, None,
+                                      drop_unmapped, batch_size, device,
+                                      threads)
+    vectors = engine.embed(sentences, pooling=pooling)
+    columns = [f"mgm_{i + 1}" for i in range(vectors.shape[1])]
+    return pd.DataFrame(vectors, index=sentences.sample_ids, columns=columns)
 
 
 def cosine_distances(embeddings):

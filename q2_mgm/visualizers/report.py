@@ -51,8 +51,8 @@ class Section:
 
 
 def render(output_dir, title, sections, intro="", warnings=()):
-    template = str(resources.files("q2_mgm") / "assets" / "report"
-                   / "index.html")
+    template = str(resources.files("q2_mgm") / "visualizers" / "assets"
+                   / "report" / "index.html")
     q2templates.render(template, str(output_dir), context={
         "title": title, "intro": intro, "warnings": list(warnings),
         "sections": [vars(s) for s in sections]})

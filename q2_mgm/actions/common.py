@@ -1,0 +1,63 @@
+"""What actions do first: the model, the samples' sentences, their labels
+and the engine that runs the model."""
+import logging
+
+import qiime2
+
+from ..mgm import model as mgm_model
+from ..mgm.engine import Engine
+from ..mgm.labels import sample_labels
+from ..mgm.tokens import tokenize
+
+log = logging.getLogger("q2_mgm")
+
+
+def model_or_pretrained(model):
+    """The given model, or the published MGM."""
+    return mgm_model.load_pretrained() if model is None else model
+
+
+def sentences_of(table, taxonomy, model, drop_unmapped=False):
+    """Sentences of a table's samples; dropped samples are logged once."""
+    sentences, dropped = tokenize(table, taxonomy, model.vocabulary,
+                                  drop_unmapped=drop_unmapped,
+                                  max_length=model.max_length)
+    if dropped:
+        log.warning("Dropped %d sample(s) with no genus of the MGM "
+                    "vocabulary: %s", len(dropped),
+                    ", ".join(map(str, dropped)))
+    return sentences
+
+
+def categorical_labels(sample_ids, column, missing="ignore"):
+    """Labels of a categorical metadata column (numeric: an error)."""
+    if not isinstance(column, qiime2.CategoricalMetadataColumn):
+        raise ValueError(
+            f"The metadata column {column.name!r} is numeric; categories "
+            "are needed. Pick a categorical column, or declare this one "
+            "categorical with a '#q2:types' row set to 'categorical'.")
+    return sample_labels(sample_ids, column.to_series(), missing,
+                         column.name)
+
+
+def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
+            batch_size=64, device="auto", threads=0):
+    """``(model, sentences, groups, engine)`` of an action.
+
+    With a metadata column only its labelled samples are kept and
+    ``groups`` holds their labels; otherwise ``groups`` is None.
+    """
+    model = model_or_pretrained(model)
+    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
+    groups = None
+    if metadata is not None:
+        groups = categorical_labels(sentences.sample_ids, metadata)
+        if groups.empty:
+            raise ValueError(
+                f"No sample of the table has a value in the metadata column "
+                f"{metadata.name!r}. Check that the metadata belongs to this "
+                "table.")
+        sentences = sentences.select(groups.index)
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads)
+    return model, sentences, groups, engine

@@ -1,0 +1,255 @@
+"""The one engine that runs every forward pass of an MGM network.
+
+Embedding, logits, attention, training and validation losses, next-genus
+likelihoods and generation all go through ``Engine``: one device and thread
+set-up, one padding policy and one batching rule. Sentences are padded on
+the right, only to the longest sentence of their batch, and attention is
+causal, so no real token ever attends to a pad: no padding mask is needed,
+which lets PyTorch use its fused causal attention kernel. Batches are
+sorted by length where order does not matter, and for training are
+shuffled groups of similar length (as the Hugging Face Trainer's
+``group_by_length``). Inference runs under ``torch.inference_mode`` and
+keeps only one batch's activations.
+"""
+import contextlib
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import transformers
+
+from .vocabulary import EOS, PAD
+
+# Without a mask transformers warns about padding, which is safe here.
+transformers.logging.set_verbosity_error()
+
+DEVICES = ("auto", "cpu", "cuda")
+ATTENTION_BYTES = 1 << 30
+POOLINGS = ("mean", "eos")
+MEGABATCH = 50  # batches per length-sorted group when training
+
+
+def resolve_device(device):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is "
+                         "available; use device='cpu' or 'auto'.")
+    return torch.device(device)
+
+
+def available_cores():
+    """Cores this process may use: Galaxy's ``GALAXY_SLOTS`` when set, else
+    the CPU affinity the scheduler gave the process."""
+    slots = os.environ.get("GALAXY_SLOTS", "")
+    if slots.isdigit() and int(slots) > 0:
+        return int(slots)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without affinity (macOS)
+        return os.cpu_count() or 1
+
+
+def set_threads(threads):
+    """Use ``threads`` CPU threads (0: every core available to the job)."""
+    torch.set_num_threads(threads or available_cores())
+
+
+def length_batches(lengths, batch_size, rng=None):
+    """Positions into ``lengths`` in batches of similar length.
+
+    Without ``rng``: longest first. With ``rng`` (training): a random
+    permutation cut into groups of ``MEGABATCH`` batches, each group sorted
+    by length, so batches are shuffled yet padded little.
+    """
+    lengths = np.asarray(lengths)
+    if rng is None:
+        order = np.argsort(-lengths, kind="stable")
+    else:
+        order = rng.permutation(len(lengths))
+        group = MEGABATCH * batch_size
+        order = np.concatenate([
+            chunk[np.argsort(-lengths[chunk], kind="stable")]
+            for chunk in np.array_split(order, range(group, len(order),
+                                                     group))])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pool(hidden, ids, pooling):
+    """Sentence vectors from last hidden states (``mean`` or ``eos``)."""
+    mask = ids != PAD
+    if pooling == "mean":
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1)
+    return hidden[torch.arange(hidden.shape[0]), mask.sum(1) - 1]
+
+
+@contextlib.contextmanager
+def attention_implementation(network, name):
+    """Temporarily switch the attention kernel (``eager`` for weights)."""
+    config = network.config
+    before = config._attn_implementation
+    config._attn_implementation = name
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+
+
+class Engine:
+    """Batched forward passes of one MGM model on one device."""
+
+    def __init__(self, model, device="auto", batch_size=64, threads=0):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+        set_threads(threads)
+        self.model = model
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.network = model.network.to(self.device).eval()
+
+    # Batches ---------------------------------------------------------------
+
+    def ids(self, sentences, positions):
+        """Token ids of some sentences, right-padded, on the device."""
+        return torch.as_tensor(sentences.padded(positions),
+                               device=self.device)
+
+    def batches(self, sentences, positions=None, batch_size=None, rng=None):
+        """Yield ``(positions, ids)`` per batch (see ``length_batches``)."""
+        positions = (np.arange(len(sentences)) if positions is None
+                     else np.asarray(positions))
+        for batch in length_batches(sentences.lengths[positions],
+                                    batch_size or self.batch_size, rng):
+            yield positions[batch], self.ids(sentences, positions[batch])
+
+    def _collect(self, sentences, width, compute):
+        """``compute(ids)`` of every batch, written back in sentence
+        order."""
+        out = np.empty((len(sentences), width), dtype=np.float32)
+        with torch.inference_mode():
+            for positions, ids in self.batches(sentences):
+                out[positions] = compute(ids).float().cpu().numpy()
+        return out
+
+    # Inference --------------------------------------------------------------
+
+    def hidden_states(self, ids):
+        return self.network.transformer(input_ids=ids).last_hidden_state
+
+    def embed(self, sentences, pooling="auto"):
+        """One vector per sentence, in sentence order."""
+        pooling = self.model.default_pooling if pooling == "auto" else pooling
+        return self._collect(
+            sentences, self.network.config.n_embd,
+            lambda ids: pool(self.hidden_states(ids), ids, pooling))
+
+    def logits(self, sentences):
+        """Classifier logits per sentence, in sentence order."""
+        return self._collect(sentences, self.network.config.num_labels,
+                             lambda ids: self.network(input_ids=ids).logits)
+
+    def next_token_loss(self, sentences, targets):
+        """Mean cross-entropy of predicting each token from those before
+        it, over the tokens where the boolean ``targets`` (indexed by
+        token id) is true."""
+        targets = torch.as_tensor(targets, device=self.device)
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for _, ids in self.batches(sentences):
+                logits = self.network(input_ids=ids).logits[:, :-1]
+                following = ids[:, 1:]
+                keep = targets[following] & (following != PAD)
+                total += float(F.cross_entropy(logits[keep].float(),
+                                               following[keep],
+                                               reduction="sum"))
+                count += int(keep.sum())
+        return total / max(count, 1)
+
+    def attention_received(self, sentences):
+        """Per sentence, attention each position receives.
+
+        Attention matrices are averaged over all layers and heads; a
+        position's weight is the sum of its column. Yields
+        ``(position, weights, per_layer)`` per sentence, where
+        ``per_layer`` is ``(n_layer, length)``.
+        """
+        config = self.network.config
+        with torch.inference_mode(), \
+                attention_implementation(self.network, "eager"):
+            for batch in length_batches(sentences.lengths, self.batch_size):
+                longest = int(sentences.lengths[batch[0]])
+                # Attention matrices of all layers: cap them at ~1 GiB.
+                per_pass = max(1, ATTENTION_BYTES // (
+                    4 * config.n_layer * config.n_head * longest ** 2))
+                for start in range(0, len(batch), per_pass):
+                    yield from self._attention_pass(
+                        sentences, batch[start:start + per_pass])
+
+    def _attention_pass(self, sentences, positions):
+        ids = self.ids(sentences, positions)
+        mask = ids != PAD
+        attentions = self.network.transformer(
+            input_ids=ids, output_attentions=True).attentions
+        query_mask = mask[:, :, None].to(attentions[0].dtype)
+        per_layer = torch.stack([(layer.mean(1) * query_mask).sum(1)
+                                 for layer in attentions], 1)  # b, L, k
+        per_layer = per_layer.float().cpu().numpy()
+        lengths = mask.sum(1)
+        for row, position in enumerate(positions):
+            layers = per_layer[row, :, :int(lengths[row])]
+            yield position, layers.mean(0), layers
+
+    # Training ---------------------------------------------------------------
+
+    def mean_loss(self, sentences, positions, batch_loss, batch_size):
+        """Mean of ``batch_loss`` over ``positions``, weighted by samples,
+        without gradients (validation)."""
+        self.network.eval()
+        total = 0.0
+        with torch.no_grad():
+            for batch, ids in self.batches(sentences, positions, batch_size):
+                total += float(batch_loss(self.network, ids, batch)) \
+                    * len(batch)
+        return total / max(len(positions), 1)
+
+    # Generation -------------------------------------------------------------
+
+    def decode(self, prefixes, sampler, max_length):
+        """Tokens generated after each prefix, up to ``<eos>``.
+
+        Prefixes (lists of token ids of one length) run in batches with a
+        key/value cache. ``sampler(n)`` returns the step function of a
+        batch of ``n``: ``step(logits, index, last)`` gives each row's next
+        token from its next-token logits.
+        """
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(prefixes), self.batch_size):
+                prefix = torch.as_tensor(
+                    prefixes[start:start + self.batch_size],
+                    device=self.device)
+                out += self._decode_batch(prefix, sampler(len(prefix)),
+                                          max_length)
+        return out
+
+    def _decode_batch(self, prefix, step, max_length):
+        n, start = prefix.shape
+        steps = max_length - start
+        done = torch.zeros(n, dtype=torch.bool, device=self.device)
+        out = torch.full((n, steps), EOS, dtype=torch.long,
+                         device=self.device)
+        inputs, past = prefix, None
+        for index in range(steps):
+            result = self.network(input_ids=inputs, past_key_values=past,
+                                  use_cache=True)
+            past = result.past_key_values
+            token = step(result.logits[:, -1].float(), index,
+                         index == steps - 1).masked_fill(done, EOS)
+            out[:, index] = token
+            done |= token == EOS
+            if bool(done.all()):
+                break
+            inputs = token[:, None]
+        return [row[:int(np.argmax(row == EOS))] for row in out.cpu().numpy()]

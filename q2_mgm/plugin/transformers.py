@@ -1,0 +1,94 @@
+"""Transformers between q2-mgm formats and Python views."""
+import pandas as pd
+import qiime2
+
+from ..mgm import model as mgm_model
+from .formats import (EmbeddingsFormat, GenerationLabelsFormat,
+                      MGMModelDirectoryFormat, PerturbationEffectsFormat)
+from ..plugin_setup import plugin
+
+
+@plugin.register_transformer
+def _1(fmt: MGMModelDirectoryFormat) -> mgm_model.MGMModel:
+    return mgm_model.load(str(fmt.path))
+
+
+@plugin.register_transformer
+def _2(data: mgm_model.MGMModel) -> MGMModelDirectoryFormat:
+    fmt = MGMModelDirectoryFormat()
+    mgm_model.save(data, str(fmt.path))
+    return fmt
+
+
+def _read_embeddings(fmt):
+    df = pd.read_csv(str(fmt), sep="\t", index_col=0, dtype={0: str})
+    df.index = df.index.astype(str)
+    df.index.name = "sample-id"
+    return df.astype(float)
+
+
+@plugin.register_transformer
+def _3(data: pd.DataFrame) -> EmbeddingsFormat:
+    fmt = EmbeddingsFormat()
+    out = data.copy()
+    out.index.name = "sample-id"
+    out.to_csv(str(fmt), sep="\t", float_format="%.9g")
+    return fmt
+
+
+@plugin.register_transformer
+def _4(fmt: EmbeddingsFormat) -> pd.DataFrame:
+    return _read_embeddings(fmt)
+
+
+@plugin.register_transformer
+def _5(fmt: EmbeddingsFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_read_embeddings(fmt))
+
+
+def _read_effects(fmt):
+    df = pd.read_csv(str(fmt), sep="\t", index_col=0,
+                     dtype={"id": str, "genus": str, "mode": str})
+    df.index.name = "id"
+    return df
+
+
+@plugin.register_transformer
+def _6(data: pd.DataFrame) -> PerturbationEffectsFormat:
+    fmt = PerturbationEffectsFormat()
+    data.to_csv(str(fmt), sep="\t", index_label="id", float_format="%.9g")
+    return fmt
+
+
+@plugin.register_transformer
+def _7(fmt: PerturbationEffectsFormat) -> pd.DataFrame:
+    return _read_effects(fmt)
+
+
+@plugin.register_transformer
+def _8(fmt: PerturbationEffectsFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_read_effects(fmt))
+
+
+def _read_labels(fmt):
+    series = pd.read_csv(str(fmt), sep="\t", index_col=0,
+                         dtype=str)["label"]
+    series.index.name = "sample-id"
+    return series
+
+
+@plugin.register_transformer
+def _9(data: pd.Series) -> GenerationLabelsFormat:
+    fmt = GenerationLabelsFormat()
+    data.rename("label").rename_axis("sample-id").to_csv(str(fmt), sep="\t")
+    return fmt
+
+
+@plugin.register_transformer
+def _10(fmt: GenerationLabelsFormat) -> pd.Series:
+    return _read_labels(fmt)
+
+
+@plugin.register_transformer
+def _11(fmt: GenerationLabelsFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_read_labels(fmt).to_frame())
