@@ -18,32 +18,28 @@ from q2_mgm.mgm.model import load_pretrained
 from q2_mgm.mgm.tokens import tokenize
 
 
-def published_style(model, sentences, batch_size):
-    """Mean of the last hidden state, 512-padded, LM head included."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(sentences), batch_size):
-            ids = torch.as_tensor(sentences.padded(
-                np.arange(start, min(start + batch_size, len(sentences))),
-                length=512))
-            mask = ids != 0
-            hidden = model.network(input_ids=ids, attention_mask=mask.long(),
-                                   output_hidden_states=True
-                                   ).hidden_states[-1]
-            out.append(pool(hidden, ids, "mean").numpy())
-    return np.concatenate(out)
-
-
-def fixed_512(engine, sentences, batch_size):
-    """The engine's transformer-only pass on 512-padded batches."""
+def padded_512(sentences, batch_size, hidden_states):
+    """Mean-pooled ``hidden_states(ids)`` of 512-padded batches."""
     out = []
     with torch.inference_mode():
         for start in range(0, len(sentences), batch_size):
             ids = torch.as_tensor(sentences.padded(
                 np.arange(start, min(start + batch_size, len(sentences))),
                 length=512))
-            out.append(pool(engine.hidden_states(ids), ids, "mean").numpy())
+            out.append(pool(hidden_states(ids), ids, "mean").numpy())
     return np.concatenate(out)
+
+
+def published_style(model, sentences, batch_size):
+    """Mean of the last hidden state, 512-padded, LM head included."""
+    return padded_512(sentences, batch_size, lambda ids: model.network(
+        input_ids=ids, attention_mask=(ids != 0).long(),
+        output_hidden_states=True).hidden_states[-1])
+
+
+def fixed_512(engine, sentences, batch_size):
+    """The engine's transformer-only pass on 512-padded batches."""
+    return padded_512(sentences, batch_size, engine.hidden_states)
 
 
 def main():
