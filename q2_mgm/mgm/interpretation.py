@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from scipy.stats import ks_2samp, wilcoxon
 
 from .tokens import Sentences
+from .vocabulary import GENUS_PREFIX
 
 MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
@@ -90,7 +91,8 @@ class Attention:
 
 def attention(engine, sentences, vocabulary):
     """Collect the attention each genus token receives, per sentence."""
-    is_genus = np.array([t.startswith("g__") for t in vocabulary.tokens])
+    is_genus = np.array([t.startswith(GENUS_PREFIX)
+                         for t in vocabulary.tokens])
     parts = []
     for position, weights, per_layer in engine.attention_received(sentences):
         tokens = sentences.sentence(position)
@@ -350,7 +352,7 @@ def resolve_genera(names, vocabulary):
     for name in names:
         text = name.strip()
         if ";" not in text and "__" not in text:
-            text = "g__" + text
+            text = GENUS_PREFIX + text
         position = vocabulary.genus_position(text)
         if position < 0:
             unknown.append(name)

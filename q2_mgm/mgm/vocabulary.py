@@ -34,6 +34,13 @@ _GTDB_SUFFIX = re.compile(r"_[A-Z]{1,2}$")
 _PUBLISHED_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
+def genus_name(token):
+    """A genus token without its prefix (``g__Bacteroides`` ->
+    ``Bacteroides``), for labels in figures."""
+    return token[len(GENUS_PREFIX):] if token.startswith(GENUS_PREFIX) \
+        else token
+
+
 def label_token(label):
     """The token a class label becomes when it conditions pre-training."""
     return f"{LABEL_PREFIX}{label}>"

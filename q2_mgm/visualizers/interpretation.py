@@ -9,6 +9,7 @@ import qiime2
 from ..actions.common import prepare
 from ..mgm import interpretation as interpret
 from ..mgm import model as mgm_model
+from ..mgm.vocabulary import genus_name
 from .report import Section, render
 
 PLOT_GENERA = 12
@@ -37,7 +38,7 @@ def _plot_top(top, output_dir, section):
                              figsize=(4.2 * len(groups), height))
     for ax, group in zip(axes[0], groups):
         frame = top[top["group"] == group].iloc[::-1]
-        ax.barh(frame["genus"].str.replace("g__", "", regex=False),
+        ax.barh(frame["genus"].map(genus_name),
                 frame["importance"], color="#3b75af")
         ax.set_title(str(group))
         ax.set_xlabel("mean attention where present")
@@ -61,7 +62,7 @@ def _plot_distributions(weights, groups, genera, output_dir, section):
             patch.set_facecolor(colors[k % 10])
         ax.plot([], [], "s", color=colors[k % 10], label=str(name))
     ax.set_xticks(np.arange(len(genera)))
-    ax.set_xticklabels([g.replace("g__", "") for g in genera], rotation=45,
+    ax.set_xticklabels([genus_name(g) for g in genera], rotation=45,
                        ha="right")
     ax.set_ylabel("attention received per sample\n(0 where absent)")
     ax.legend(title=groups.name, fontsize=8)
@@ -86,7 +87,7 @@ def _plot_layers(profiles, output_dir, section):
         ax.set_xticklabels(range(1, frame.shape[1] + 1))
         ax.set_xlabel("layer")
         ax.set_yticks(range(len(frame)))
-        ax.set_yticklabels([g.replace("g__", "") for g in frame.index])
+        ax.set_yticklabels([genus_name(g) for g in frame.index])
     fig.colorbar(image, ax=axes[0, -1], label="attention received")
     section.figure(fig, output_dir, "attention-by-layer",
                    "Attention received in each layer (mean over heads and "
@@ -160,7 +161,7 @@ def keystone_summary(
 def _plot_removals(effects, output_dir, section):
     top = effects.head(PLOT_GENERA * 3).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.26 * len(top) + 1.6))
-    labels = top.index.str.replace("g__", "", regex=False)
+    labels = top.index.map(genus_name)
     low = (1 - top["q75_similarity"]).to_numpy()
     high = (1 - top["q25_similarity"]).to_numpy()
     middle = (1 - top["median_similarity"]).to_numpy()
@@ -217,7 +218,7 @@ def _plot_modes(effects, output_dir, section):
     size = (3.4 * len(modes) + 2, 0.28 * len(order) + 1.6)
     fig, axes = plt.subplots(1, len(modes), squeeze=False, sharey=True,
                              sharex=True, figsize=size)
-    labels = [g.replace("g__", "") for g in shifts.index]
+    labels = [genus_name(g) for g in shifts.index]
     for ax, mode in zip(axes[0], modes):
         values = shifts[mode].to_numpy()
         colors = np.where(values >= 0, "#4f9a55", "#c0504d")
@@ -243,7 +244,7 @@ def _plot_enrich_reduce(effects, output_dir, section):
     label = np.hypot(shifts["enrich"], shifts["reduce"]) \
         .sort_values(ascending=False).index[:8]
     for genus in label:
-        ax.annotate(genus.replace("g__", ""),
+        ax.annotate(genus_name(genus),
                     (shifts.at[genus, "enrich"], shifts.at[genus, "reduce"]),
                     fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(0, color="grey", linewidth=0.8)
