@@ -16,14 +16,15 @@ import time
 
 import biom
 import numpy as np
+import torch
 import pandas as pd
 import qiime2
 
 from _common import SHARED
 from q2_mgm.mgm import interpretation as interpret
-from q2_mgm.mgm.engine import Engine
+from q2_mgm.mgm.engine import Engine, pool
 from q2_mgm.mgm.model import load_pretrained
-from q2_mgm.mgm.tokens import Sentences, tokenize
+from q2_mgm.mgm.tokens import tokenize
 
 
 def load(name):
@@ -42,13 +43,20 @@ def western_sentences(model, n_samples):
     return western.subset(repeat), base
 
 
+def one_pass(engine, tokens, pooling):
+    """The pooled embedding of one sentence, in a forward pass of its own."""
+    with torch.inference_mode():
+        ids = torch.as_tensor(tokens[None, :])
+        return pool(engine.hidden_states(ids), ids, pooling).numpy()
+
+
 def baseline(engine, jobs, target, before, centroid, pooling):
     """One forward pass per perturbed sentence (skipping, like the batched
     path, those the perturbation left unchanged)."""
     return np.array([
         before[job[0]] if np.array_equal(job[3], target.sentence(job[0]))
-        else interpret.cosine_to(engine.embed(
-            Sentences.from_list([0], [job[3]]), pooling), centroid)[0]
+        else interpret.cosine_to(one_pass(engine, job[3], pooling),
+                                 centroid)[0]
         for job in jobs])
 
 
