@@ -30,8 +30,6 @@ from q2_mgm.mgm.vocabulary import SPECIAL_TOKENS, Vocabulary  # noqa: E402
 
 PACKAGE, VERSION = "microformer-mgm", "0.5.8"
 RESOURCES = "mgm/resources/"
-CHECKED_FILES = ("config.json", "model.safetensors", "vocabulary.txt",
-                 "normalization.tsv")
 GPT2_KEYS = ("activation_function", "attn_pdrop", "bos_token_id",
              "embd_pdrop", "eos_token_id", "initializer_range",
              "layer_norm_epsilon", "n_embd", "n_head", "n_inner", "n_layer",
@@ -112,9 +110,6 @@ def convert(wheel, out):
         "The MGM weights, vocabulary and normalization table in this folder "
         f"were converted from {PACKAGE} {VERSION} and are distributed under "
         "its licence:\n\n" + licence)
-    sums = "".join(f"{sha256((out / name).read_bytes())}  {name}\n"
-                   for name in CHECKED_FILES)
-    (out / "SHA256SUMS").write_text(sums)
     return out
 
 

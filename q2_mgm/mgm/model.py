@@ -5,6 +5,7 @@ A model directory holds ``config.json`` (Hugging Face GPT-2 config),
 ``manifest.json`` (kind, class labels, label tokens, training parameters and
 history, library versions).
 """
+import hashlib
 import json
 import platform
 import re
@@ -24,6 +25,8 @@ from .vocabulary import Vocabulary
 
 FILES = ("config.json", "model.safetensors", "vocabulary.txt",
          "normalization.tsv", "manifest.json")
+# Files whose SHA-256 digests ``save`` writes to SHA256SUMS and loading checks.
+CHECKED_FILES = FILES[:4]
 KINDS = ("pretrained", "classifier")
 MANIFEST_FORMAT = "q2-mgm model"
 MANIFEST_VERSION = 1
@@ -96,12 +99,40 @@ def check_tensors(path, shapes, config, kind):
                     f"{misshapen[:3] or 'none'})")
 
 
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(path):
+    path = Path(path)
+    (path / "SHA256SUMS").write_text("".join(
+        f"{file_digest(path / name)}  {name}\n" for name in CHECKED_FILES))
+
+
+def check_checksums(path):
+    """The files listed in SHA256SUMS (when present) have those digests."""
+    sums = Path(path) / "SHA256SUMS"
+    if not sums.is_file():
+        return
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if not (Path(path) / name).is_file() \
+                or file_digest(Path(path) / name) != digest:
+            _fail(path, f"{name} does not match its checksum in SHA256SUMS "
+                        "(the file was changed or truncated)")
+
+
 def validate(path):
     """Check that the parts of a model directory agree; return manifest."""
     path = Path(path)
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
         _fail(path, f"missing {', '.join(missing)}")
+    check_checksums(path)
     manifest = _read_json(path, "manifest.json")
     config = _read_json(path, "config.json")
     if manifest.get("format") != MANIFEST_FORMAT:
@@ -196,6 +227,11 @@ def load(path):
         _fail(path, f"model.safetensors lacks {len(missing)} tensor(s) "
                     f"{missing[:3]} and has {len(unexpected)} unexpected "
                     f"{unexpected[:3]}")
+    non_finite = [name for name, tensor in network.state_dict().items()
+                  if not torch.isfinite(tensor).all()]
+    if non_finite:
+        _fail(path, f"{len(non_finite)} tensor(s) hold infinite or NaN "
+                    f"values ({', '.join(non_finite[:3])})")
     network.eval()
     vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
                                        path / "normalization.tsv")
@@ -236,6 +272,7 @@ def save(model, path):
             and licence.resolve() != (path / "LICENSE").resolve()):
         # Weights derived from the published MGM keep its licence notice.
         shutil.copyfile(licence, path / "LICENSE")
+    write_checksums(path)
     validate(path)
 
 

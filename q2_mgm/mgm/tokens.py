@@ -112,11 +112,12 @@ def genus_table(table, taxonomy, vocabulary):
             "The feature table is empty (no samples or no features). "
             "Check the filtering steps that produced it.")
     matrix = table.matrix_data.tocsr().astype(np.float64)  # features x samples
-    if matrix.nnz and (np.isnan(matrix.data).any() or
-                       (matrix.data < 0).any()):
+    if matrix.nnz and not (np.isfinite(matrix.data).all()
+                           and (matrix.data >= 0).all()):
         raise ValueError(
-            "The feature table holds negative or NaN values. MGM needs "
-            "counts or relative frequencies (>= 0).")
+            "The feature table holds negative, infinite or NaN values. MGM "
+            "needs counts or relative frequencies (finite and >= 0); check "
+            "the step that produced the table.")
     feature_ids = pd.Index(table.ids(axis="observation"))
     positions, lineages = feature_genus_positions(
         feature_ids, taxonomy, vocabulary)
@@ -192,7 +193,9 @@ def rank_sentences(genera, vocabulary, max_length=MAX_LENGTH,
     lengths = np.where(n_kept > 0, n_kept + 2 + len(prefix_tokens), 0)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
-    tokens = np.empty(offsets[-1], dtype=np.int64)
+    if not (np.diff(rows) >= 0).all():
+        raise RuntimeError("Ranking mixed genera of different samples.")
+    tokens = np.full(offsets[-1], -1, dtype=np.int64)
     starts = offsets[:-1][n_kept > 0]
     tokens[starts] = BOS
     for k, token in enumerate(prefix_tokens):
@@ -202,6 +205,8 @@ def rank_sentences(genera, vocabulary, max_length=MAX_LENGTH,
     body_rank = np.arange(len(rows)) - np.repeat(
         np.concatenate([[0], np.cumsum(n_kept)[:-1]]), n_kept)
     tokens[body_start[rows] + body_rank] = vocabulary.genus_ids[position]
+    if (tokens < 0).any():  # every slot is written by its own sample
+        raise RuntimeError("A sentence was left incomplete.")
     return Sentences(genera.sample_ids, tokens, offsets), n_genera
 
 

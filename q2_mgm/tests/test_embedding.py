@@ -146,12 +146,37 @@ def test_empty_table():
         tokenize(empty, pd.Series(dtype=str), vocabulary)
 
 
-@pytest.mark.parametrize("bad", [-1.0, np.nan])
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
 def test_negative_or_nan_values(bad):
     vocabulary = _data.pretrained().vocabulary
     table = _data.table_of([[5.0, bad]], ["A"], ["s1", "s2"])
-    with pytest.raises(ValueError, match="negative or NaN"):
+    with pytest.raises(ValueError, match="negative, infinite or NaN"):
         tokenize(table, pd.Series({"A": GOOD}), vocabulary)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_sentence_holds_only_its_own_genera(seed):
+    """Random finite tables with random zero patterns and scales."""
+    vocabulary = _data.pretrained().vocabulary
+    rng = np.random.default_rng(seed)
+    n_features, n_samples = 300, 40
+    genera = rng.choice(vocabulary.genus_tokens, n_features)
+    counts = rng.random((n_features, n_samples)) * 10.0 ** rng.integers(
+        -9, 9, size=(n_features, n_samples))
+    counts[rng.random(counts.shape) < rng.random()] = 0
+    counts[0] = 1.0  # every sample keeps a genus
+    features = [f"F{i}" for i in range(n_features)]
+    table = _data.table_of(counts, features,
+                           [f"S{j}" for j in range(n_samples)])
+    taxonomy = pd.Series({f: f"k__Bacteria; {g}"
+                          for f, g in zip(features, genera)})
+    sentences, _ = tokenize(table, taxonomy, vocabulary)
+    for j in range(n_samples):
+        tokens = sentences.sentence(j)
+        present = {vocabulary.token_id(g) for g in genera[counts[:, j] > 0]}
+        assert tokens[0] == BOS and tokens[-1] == EOS
+        assert set(tokens[1:-1]) == present
+        assert len(tokens) == len(present) + 2
 
 
 def test_cuda_requested_without_gpu():

@@ -112,6 +112,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_damaged_model_is_rejected(model_dir, damage):
+    (model_dir / "SHA256SUMS").unlink()  # the checks behind the checksums
     DAMAGE[damage](model_dir)
     with pytest.raises(mgm_model.ModelError, match="damaged"):
         mgm_model.load(model_dir)
@@ -216,3 +217,30 @@ def test_safetensors_format(tmp_path):
     bad.write_bytes(b"\0" * 8)
     with pytest.raises(qiime2.plugin.ValidationError):
         SafetensorsFormat(str(bad), mode="r").validate()
+
+
+def test_checksums_catch_any_changed_file(model_dir):
+    mgm_model.load(model_dir)
+    edit_weights(model_dir, lambda t: t["transformer.ln_f.bias"].add_(1e-3))
+    with pytest.raises(mgm_model.ModelError, match="model.safetensors does "
+                                                   "not match its checksum"):
+        mgm_model.load(model_dir)
+
+
+def test_non_finite_weights_are_rejected(model_dir):
+    edit_weights(model_dir, lambda t: t["transformer.h.2.mlp.c_fc.weight"]
+                 .__setitem__((0, 0), float("nan")))
+    mgm_model.write_checksums(model_dir)  # checksums alone would not tell
+    with pytest.raises(mgm_model.ModelError, match="infinite or NaN"):
+        mgm_model.load(model_dir)
+
+
+def test_saved_models_carry_checksums(tmp_path):
+    model = _data.pretrained()
+    mgm_model.save(model, tmp_path)
+    listed = [line.split("  ")[1] for line in
+              (tmp_path / "SHA256SUMS").read_text().splitlines()]
+    assert listed == list(mgm_model.CHECKED_FILES)
+    (tmp_path / "vocabulary.txt").write_text("<pad>\n<mask>\n<bos>\n")
+    with pytest.raises(mgm_model.ModelError, match="vocabulary.txt does not"):
+        mgm_model.load(tmp_path)
