@@ -24,9 +24,7 @@ from .vocabulary import EOS, PAD
 # Without a mask transformers warns about padding, which is safe here.
 transformers.logging.set_verbosity_error()
 
-DEVICES = ("auto", "cpu", "cuda")
 ATTENTION_BYTES = 1 << 30
-POOLINGS = ("mean", "eos")
 MEGABATCH = 50  # batches per length-sorted group when training
 
 
