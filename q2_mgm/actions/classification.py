@@ -168,8 +168,7 @@ def classify_samples_cv(
     summarize = ctx.get_action("mgm", "summarize_cross_validation")
     labels = class_labels(table.view(biom.Table).ids(), metadata,
                           missing_samples)
-    folds = clf.cv_folds(labels, cv, random_state,
-                         None if groups is None else groups.to_series())
+    folds = sample_folds(labels, cv, random_state, groups)
     clf.check_fold_training_sets(
         labels, folds, clf.minimum_per_class(validation_fraction))
     predictions, probabilities = out_of_fold(ctx, table, taxonomy, metadata,
@@ -192,10 +191,15 @@ def classify_samples_cv(
     return predictions, probabilities, accuracy
 
 
+def sample_folds(labels, cv, random_state, groups=None):
+    """Fold of each sample; a subject column keeps subjects in one fold."""
+    return clf.cv_folds(labels, cv, random_state,
+                        None if groups is None else groups.to_series())
+
+
 def cv_fold_metadata(metadata, cv, random_state, groups=None):
     """The folds ``classify_samples_cv`` makes, as sample metadata."""
     labels = class_labels(metadata.to_series().index, metadata, "ignore")
-    folds = clf.cv_folds(labels, cv, random_state,
-                         None if groups is None else groups.to_series())
+    folds = sample_folds(labels, cv, random_state, groups)
     return qiime2.Metadata(folds.astype(str).rename_axis("sample-id")
                            .to_frame())
