@@ -12,7 +12,8 @@ from qiime2.plugin import Citations, Plugin
 from . import __version__
 from .plugin import formats
 from .plugin.types import (Classifier, GenerationLabels, MGMEmbeddings,
-                           MGMModel, PerturbationEffects, Pretrained)
+                           MGMModel, PerturbationEffects, Pretrained,
+                           Regressor)
 
 citations = Citations.load("citations.bib", package="q2_mgm")
 
@@ -44,7 +45,10 @@ plugin.register_artifact_class(
     description="A pretrained MGM language model (next-genus prediction).")
 plugin.register_artifact_class(
     MGMModel[Classifier], formats.MGMModelDirectoryFormat,
-    description="An MGM model fine-tuned to classify samples.")
+    description="An MGM sample classifier (see its manifest's strategy).")
+plugin.register_artifact_class(
+    MGMModel[Regressor], formats.MGMModelDirectoryFormat,
+    description="An MGM predictor of a numeric sample property.")
 plugin.register_artifact_class(
     SampleData[MGMEmbeddings], formats.EmbeddingsDirectoryFormat,
     description="One MGM embedding vector per sample.")
@@ -56,6 +60,6 @@ plugin.register_artifact_class(
     description="Effects of in-silico perturbations of genera on MGM "
                 "embeddings: one row per genus and perturbation mode.")
 
-for module in ("transformers", "embedding", "classification",
+for module in ("transformers", "embedding", "classification", "regression",
                "interpretation", "pretraining", "generation"):
     importlib.import_module(f"q2_mgm.plugin.{module}")

@@ -1,16 +1,16 @@
-"""Actions: fine-tune MGM to classify samples, predict, evaluate."""
-import inspect
-from dataclasses import replace
-
+"""Actions: classify samples with MGM, beside the baselines."""
 import biom
 import pandas as pd
 import qiime2
 
 from ..mgm import classification as clf
+from ..mgm import evaluation
 from ..mgm.engine import Engine
 from ..mgm.model import MGMModel
+from ..mgm.strategies import DEFAULT_STRATEGY
 from ..mgm.training import FINE_TUNING as FIT
-from .common import categorical_labels, model_or_pretrained, sentences_of
+from . import prediction
+from .common import categorical_labels, sentences_of
 
 CLASS_WEIGHT = "balanced"
 
@@ -22,20 +22,18 @@ def class_labels(sample_ids, metadata, missing_samples):
     return labels
 
 
-def labelled_sentences(table, taxonomy, metadata, model, missing_samples,
-                       drop_unmapped):
-    """Sentences of the labelled samples and their labels, aligned."""
-    labels = class_labels(table.ids(), metadata, missing_samples)
-    table = table.filter(labels.index, inplace=False)
-    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
-    return sentences, labels.reindex(sentences.sample_ids)
-
-
 def fit_classifier(table: biom.Table, taxonomy: pd.Series,
                    metadata: qiime2.CategoricalMetadataColumn,
-                   model: MGMModel = None, epochs: int = FIT.epochs,
+                   model: MGMModel = None,
+                   groups: qiime2.MetadataColumn = None,
+                   strategy: str = DEFAULT_STRATEGY,
+                   epochs: int = FIT.epochs,
                    learning_rate: float = FIT.learning_rate,
                    batch_size: int = FIT.batch_size,
+                   weight_decay: float = FIT.weight_decay,
+                   warmup_steps: int = FIT.warmup_steps,
+                   freeze_layers: int = FIT.freeze_layers,
+                   layer_decay: float = FIT.layer_decay,
                    validation_fraction: float = FIT.validation_fraction,
                    patience: int = FIT.patience,
                    class_weight: str = CLASS_WEIGHT,
@@ -43,152 +41,115 @@ def fit_classifier(table: biom.Table, taxonomy: pd.Series,
                    missing_samples: str = "error",
                    drop_unmapped: bool = False, device: str = FIT.device,
                    threads: int = FIT.threads) -> MGMModel:
-    start = model_or_pretrained(model)
-    sentences, labels = labelled_sentences(table, taxonomy, metadata, start,
-                                           missing_samples, drop_unmapped)
-    clf.check_class_sizes(labels, clf.minimum_per_class(validation_fraction),
-                          "Fine-tuning with a validation set")
-    settings = replace(
-        FIT, epochs=epochs, learning_rate=learning_rate,
-        batch_size=batch_size, validation_fraction=validation_fraction,
-        patience=patience, random_state=random_state, device=device,
-        threads=threads)
-    fitted = clf.fine_tune(start, sentences, labels, settings, class_weight)
-    fitted.manifest["parameters"].update(missing_samples=missing_samples,
-                                         drop_unmapped=drop_unmapped)
-    return fitted
+    labels = class_labels(table.ids(), metadata, missing_samples)
+    clf.check_class_sizes(labels, 2, "Fitting a classifier")
+    return prediction.fit_predictor(table, taxonomy, labels, model, groups,
+                                    sorted(labels.unique()), locals())
 
 
 def predict_classification(table: biom.Table, taxonomy: pd.Series,
                            model: MGMModel, drop_unmapped: bool = False,
                            batch_size: int = 64, device: str = "auto",
                            threads: int = 0) -> (pd.Series, pd.DataFrame):
-    clf.require_classifier(model)
-    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
-    return clf.predict(Engine(model, device, batch_size, threads), sentences)
+    clf.require_predictor(model, "classifier")
+    probabilities = prediction.predict(table, taxonomy, model,
+                                       drop_unmapped, batch_size, device,
+                                       threads)
+    return evaluation.predicted_classes(probabilities), probabilities
 
 
-FIT_PARAMETERS = [name for name in inspect.signature(fit_classifier)
-                  .parameters if name not in ("table", "taxonomy", "metadata",
-                                              "model")]
+def artifacts(ctx, probabilities):
+    """(predictions, probabilities) artifacts of class probabilities."""
+    probabilities = probabilities.rename_axis("SampleID")
+    return (ctx.make_artifact("SampleData[ClassifierPredictions]",
+                              evaluation.predicted_classes(probabilities)),
+            ctx.make_artifact("SampleData[Probabilities]", probabilities))
 
 
-def fit_parameters(arguments):
-    """The fit-classifier parameters among a pipeline's arguments."""
-    return {name: arguments[name] for name in FIT_PARAMETERS}
-
-
-def subset_table(ctx, table, sample_ids):
-    filter_samples = ctx.get_action("feature_table", "filter_samples")
-    keep = qiime2.Metadata(pd.DataFrame(
-        index=pd.Index(list(sample_ids), name="sample-id")))
-    subset, = filter_samples(table=table, metadata=keep)
-    return subset
-
-
-def importance_artifact(ctx, estimator, table, taxonomy, drop_unmapped,
-                        device, threads):
-    """FeatureData[Importance] from attention over ``table``'s samples."""
-    model = estimator.view(MGMModel)
-    sentences = sentences_of(table.view(biom.Table), taxonomy.view(pd.Series),
-                             model, drop_unmapped)
-    importance = clf.attention_importance(
-        Engine(model, device=device, threads=threads), sentences)
-    return ctx.make_artifact("FeatureData[Importance]", importance)
+def evaluation_outputs(ctx, results, metadata, folds, strategy):
+    """Predictions and probabilities of the strategy and each baseline,
+    and the report that compares them."""
+    summarize = ctx.get_action("mgm", "summarize_cross_validation")
+    made = {method: artifacts(ctx, p) for method, p in results.items()}
+    report, = summarize(
+        probabilities=made[strategy][1], truth=metadata, folds=folds,
+        forest_probabilities=made["forest"][1],
+        probe_probabilities=made["probe"][1], strategy=strategy)
+    return made, report
 
 
 def classify_samples(
-        ctx, table, taxonomy, metadata, model=None, test_size=0.2,
-        epochs=FIT.epochs, learning_rate=FIT.learning_rate,
-        batch_size=FIT.batch_size,
+        ctx, table, taxonomy, metadata, groups=None, model=None,
+        test_size=0.2,
+        strategy=DEFAULT_STRATEGY, epochs=FIT.epochs,
+        learning_rate=FIT.learning_rate, batch_size=FIT.batch_size,
+        weight_decay=FIT.weight_decay, warmup_steps=FIT.warmup_steps,
+        freeze_layers=FIT.freeze_layers, layer_decay=FIT.layer_decay,
         validation_fraction=FIT.validation_fraction, patience=FIT.patience,
-        class_weight=CLASS_WEIGHT, random_state=FIT.random_state,
-        missing_samples="error", drop_unmapped=False, device=FIT.device,
-        threads=FIT.threads):
-    params = fit_parameters(locals())
+        class_weight=CLASS_WEIGHT,
+        random_state=FIT.random_state, missing_samples="error",
+        drop_unmapped=False, device=FIT.device, threads=FIT.threads):
+    params = locals()
     summarize = ctx.get_action("mgm", "summarize_training")
-    confusion = ctx.get_action("sample_classifier", "confusion_matrix")
-
-    labels = class_labels(table.view(biom.Table).ids(), metadata,
-                          missing_samples)
-    train_ids, test_ids = clf.holdout_split(
-        labels, test_size, random_state,
-        clf.minimum_per_class(validation_fraction))
-    train_table = subset_table(ctx, table, train_ids)
-    test_table = subset_table(ctx, table, test_ids)
-    estimator, predictions, probabilities = fit_and_predict(
-        ctx, train_table, test_table, taxonomy, metadata, model, params)
-    accuracy, = confusion(predictions=predictions, truth=metadata,
-                          probabilities=probabilities,
-                          missing_samples="ignore")
+    view = table.view(biom.Table)
+    labels = class_labels(view.ids(), metadata, params["missing_samples"])
+    train, test = clf.holdout_split(
+        labels, test_size, params["random_state"],
+        None if groups is None else groups.to_series())
+    results, folds, models = prediction.evaluate(
+        view, taxonomy.view(pd.Series), start_model(model), labels,
+        sorted(labels.unique()), [("test", train, test)], params, groups)
+    made, accuracy = evaluation_outputs(ctx, results, metadata, folds,
+                                        params["strategy"])
+    estimator = ctx.make_artifact("MGMModel[Classifier]", models[0])
     summary, = summarize(model=estimator)
-    importance = importance_artifact(ctx, estimator, train_table, taxonomy,
-                                     drop_unmapped, device, threads)
-    return (estimator, importance, predictions, summary, accuracy,
-            probabilities)
+    importance = attention_importance(
+        view.filter(train, inplace=False), taxonomy.view(pd.Series),
+        models[0], params)
+    strategy = params["strategy"]
+    return (estimator, ctx.make_artifact("FeatureData[Importance]",
+                                         importance),
+            made[strategy][0], summary, accuracy, made[strategy][1],
+            *made["forest"], *made["probe"])
 
 
-def fit_and_predict(ctx, train_table, test_table, taxonomy, metadata,
-                    model, params):
-    """Fine-tune on ``train_table``; predict ``test_table``."""
-    fit = ctx.get_action("mgm", "fit_classifier")
-    predict = ctx.get_action("mgm", "predict_classification")
-    estimator, = fit(table=train_table, taxonomy=taxonomy,
-                     metadata=metadata, model=model,
-                     **{**params, "missing_samples": "ignore"})
-    predictions, probabilities = predict(
-        table=test_table, taxonomy=taxonomy, model=estimator,
-        drop_unmapped=params["drop_unmapped"], device=params["device"],
-        threads=params["threads"])
-    return estimator, predictions, probabilities
+def attention_importance(table, taxonomy, model, params):
+    """Attention each genus receives in ``model``'s network over the
+    samples of ``table``."""
+    sentences = sentences_of(table, taxonomy, model,
+                             params["drop_unmapped"])
+    return clf.attention_importance(
+        Engine(model, device=params["device"], threads=params["threads"]),
+        sentences)
 
 
-def out_of_fold(ctx, table, taxonomy, metadata, model, folds, params):
-    """Predictions and probabilities of each fold's model on its fold."""
-    predictions, probabilities = [], []
-    for k in sorted(folds.unique()):
-        train_table = subset_table(ctx, table, folds.index[folds != k])
-        test_table = subset_table(ctx, table, folds.index[folds == k])
-        _, fold_predictions, fold_probabilities = fit_and_predict(
-            ctx, train_table, test_table, taxonomy, metadata, model, params)
-        predictions.append(fold_predictions.view(pd.Series).astype(str))
-        probabilities.append(fold_probabilities.view(pd.DataFrame))
-    return pd.concat(predictions), pd.concat(probabilities)
+def start_model(model):
+    return None if model is None else model.view(MGMModel)
 
 
 def classify_samples_cv(
         ctx, table, taxonomy, metadata, groups=None, model=None, cv=5,
-        epochs=FIT.epochs, learning_rate=FIT.learning_rate,
-        batch_size=FIT.batch_size,
+        strategy=DEFAULT_STRATEGY, epochs=FIT.epochs,
+        learning_rate=FIT.learning_rate, batch_size=FIT.batch_size,
+        weight_decay=FIT.weight_decay, warmup_steps=FIT.warmup_steps,
+        freeze_layers=FIT.freeze_layers, layer_decay=FIT.layer_decay,
         validation_fraction=FIT.validation_fraction, patience=FIT.patience,
-        class_weight=CLASS_WEIGHT, random_state=FIT.random_state,
-        missing_samples="error", drop_unmapped=False, device=FIT.device,
-        threads=FIT.threads):
-    params = fit_parameters(locals())
-    summarize = ctx.get_action("mgm", "summarize_cross_validation")
-    labels = class_labels(table.view(biom.Table).ids(), metadata,
-                          missing_samples)
-    folds = sample_folds(labels, cv, random_state, groups)
-    clf.check_fold_training_sets(
-        labels, folds, clf.minimum_per_class(validation_fraction))
-    predictions, probabilities = out_of_fold(ctx, table, taxonomy, metadata,
-                                             model, folds, params)
-    order = folds.index.intersection(predictions.index, sort=False)
-    classes = sorted(labels.unique())
-    predictions = predictions.reindex(order).rename("prediction")
-    probabilities = probabilities.reindex(index=order, columns=classes
-                                          ).fillna(0.0)
-    predictions.index.name = probabilities.index.name = "SampleID"
-    predictions = ctx.make_artifact("SampleData[ClassifierPredictions]",
-                                    predictions)
-    probabilities = ctx.make_artifact("SampleData[Probabilities]",
-                                      probabilities)
-    fold_column = qiime2.CategoricalMetadataColumn(
-        folds.astype(str).rename("fold").rename_axis("sample-id"))
-    accuracy, = summarize(predictions=predictions,
-                          probabilities=probabilities, truth=metadata,
-                          folds=fold_column)
-    return predictions, probabilities, accuracy
+        class_weight=CLASS_WEIGHT,
+        random_state=FIT.random_state, missing_samples="error",
+        drop_unmapped=False, device=FIT.device, threads=FIT.threads):
+    params = locals()
+    view = table.view(biom.Table)
+    labels = class_labels(view.ids(), metadata, params["missing_samples"])
+    folds = sample_folds(labels, cv, params["random_state"], groups)
+    clf.check_training_sets(labels, folds)
+    results, fold_metadata, _ = prediction.evaluate(
+        view, taxonomy.view(pd.Series), start_model(model), labels,
+        sorted(labels.unique()), prediction.cv_splits(folds), params,
+        groups)
+    made, accuracy = evaluation_outputs(ctx, results, metadata,
+                                        fold_metadata, params["strategy"])
+    return (*made[params["strategy"]], accuracy, *made["forest"],
+            *made["probe"])
 
 
 def sample_folds(labels, cv, random_state, groups=None):

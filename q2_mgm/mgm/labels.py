@@ -4,8 +4,10 @@ import pandas as pd
 MISSING = ("error", "ignore")
 
 
-def sample_labels(sample_ids, values, missing="ignore", name=None):
-    """The label (str) of each sample in ``sample_ids`` that has one.
+def sample_labels(sample_ids, values, missing="ignore", name=None,
+                  dtype=str):
+    """The label (``dtype``: str, or float for numbers) of each sample in
+    ``sample_ids`` that has one.
 
     ``values``: labels indexed by sample ID. Samples absent from it or with
     an empty value are left out (``missing='ignore'``) or an error naming
@@ -26,6 +28,6 @@ def sample_labels(sample_ids, values, missing="ignore", name=None):
                     f"{', '.join(map(str, ids[:10]))}. Add them to the "
                     "metadata, remove them from the table, or set "
                     "missing_samples to 'ignore' to leave them out.")
-    labels = labels.dropna().astype(str)
+    labels = labels.dropna().astype(dtype)
     labels.name = name
     return labels

@@ -3,7 +3,9 @@
 A model directory holds ``config.json`` (Hugging Face GPT-2 config),
 ``model.safetensors``, ``vocabulary.txt``, ``normalization.tsv`` and
 ``manifest.json`` (kind, class labels, label tokens, training parameters and
-history, library versions).
+history, library versions). A classifier or regressor whose strategy uses
+estimators on frozen features also holds ``heads.safetensors`` (see
+``heads``).
 """
 import hashlib
 import json
@@ -27,7 +29,15 @@ FILES = ("config.json", "model.safetensors", "vocabulary.txt",
          "normalization.tsv", "manifest.json")
 # Files whose SHA-256 digests ``save`` writes to SHA256SUMS and loading checks.
 CHECKED_FILES = FILES[:4]
-KINDS = ("pretrained", "classifier")
+HEADS_FILE = "heads.safetensors"
+KINDS = ("pretrained", "classifier", "regressor")
+# Tensors each part of a predictor's mixture stores in HEADS_FILE.
+HEAD_TENSORS = {
+    "forest": ("forest.genera", "forest.roots", "forest.left",
+               "forest.right", "forest.feature", "forest.threshold",
+               "forest.value"),
+    "linear": ("linear.mean", "linear.scale", "linear.coef",
+               "linear.intercept")}
 MANIFEST_FORMAT = "q2-mgm model"
 MANIFEST_VERSION = 1
 # GPT-2's causal-mask buffers, recomputed by the network and never stored.
@@ -109,8 +119,10 @@ def file_digest(path):
 
 def write_checksums(path):
     path = Path(path)
+    names = CHECKED_FILES + ((HEADS_FILE,) if (path / HEADS_FILE).is_file()
+                             else ())
     (path / "SHA256SUMS").write_text("".join(
-        f"{file_digest(path / name)}  {name}\n" for name in CHECKED_FILES))
+        f"{file_digest(path / name)}  {name}\n" for name in names))
 
 
 def check_checksums(path):
@@ -124,6 +136,51 @@ def check_checksums(path):
                 or file_digest(Path(path) / name) != digest:
             _fail(path, f"{name} does not match its checksum in SHA256SUMS "
                         "(the file was changed or truncated)")
+
+
+def network_class(manifest):
+    """``classifier`` when the network ends in a sequence head (a
+    fine-tuned predictor), else ``pretrained`` (a language model)."""
+    default = "pretrained" if manifest.get("kind") == "pretrained" \
+        else "classifier"
+    return manifest.get("network", default)
+
+
+def outputs(manifest):
+    """Outputs of a predictor: one per class, or one value."""
+    return 1 if manifest.get("kind") == "regressor" \
+        else len(manifest.get("labels") or [])
+
+
+def check_heads(path, manifest, n_embd):
+    """The frozen-feature estimators the manifest's mixture names exist,
+    are finite and fit the model."""
+    parts = [p for p, w in manifest.get("weights", {}).items()
+             if p != "network" and w > 0]
+    if not parts:
+        return
+    if not (Path(path) / HEADS_FILE).is_file():
+        _fail(path, f"{HEADS_FILE} is missing (the {', '.join(parts)} "
+                    "part(s) of the predictor)")
+    try:
+        heads = safetensors.torch.load_file(str(Path(path) / HEADS_FILE))
+    except Exception as error:
+        _fail(path, f"{HEADS_FILE} cannot be read ({error})")
+    for part in parts:
+        missing = [n for n in HEAD_TENSORS[part] if n not in heads]
+        if missing:
+            _fail(path, f"{HEADS_FILE} lacks {', '.join(missing)}")
+    if not all(torch.isfinite(t.double()).all() for t in heads.values()):
+        _fail(path, f"{HEADS_FILE} holds infinite or NaN values")
+    classes = outputs(manifest)
+    rows = 1 if classes <= 2 else classes  # binary logistic: one row
+    if "linear" in parts and tuple(heads["linear.coef"].shape) != (
+            rows, n_embd):
+        _fail(path, "the linear model's coefficients do not fit the "
+                    "embeddings and the predicted values")
+    if "forest" in parts and heads["forest.value"].shape[1] != classes:
+        _fail(path, "the random forest's leaves do not fit the predicted "
+                    "values")
 
 
 def validate(path, checksums=True):
@@ -161,16 +218,18 @@ def validate(path, checksums=True):
     if not 3 <= int(max_length) <= int(config.get("n_positions", 0)):
         _fail(path, f"manifest max_length {max_length} does not fit the "
                     f"model's {config.get('n_positions')} positions")
-    check_tensors(path, shapes, config, kind)
+    network = network_class(manifest)
+    check_tensors(path, shapes, config, network)
     head = shapes.get("score.weight")
-    if kind == "classifier":
-        labels = manifest.get("labels") or []
-        if len(labels) < 2 or head is None or head[0] != len(labels):
-            _fail(path, f"the classifier head has "
-                        f"{head[0] if head else 'no'} outputs for "
-                        f"{len(labels)} class labels")
-    elif head is not None:
-        _fail(path, "a pretrained model must not have a classifier head")
+    if kind == "classifier" and len(manifest.get("labels") or []) < 2:
+        _fail(path, "a classifier needs at least two class labels")
+    if network == "classifier" and (head is None
+                                    or head[0] != outputs(manifest)):
+        _fail(path, f"the network's head has {head[0] if head else 'no'} "
+                    f"outputs for {outputs(manifest)} predicted value(s)")
+    if kind == "pretrained" and network != "pretrained":
+        _fail(path, "a pretrained model must not have a prediction head")
+    check_heads(path, manifest, config.get("n_embd"))
     return manifest
 
 
@@ -181,6 +240,7 @@ class MGMModel:
     network: torch.nn.Module
     vocabulary: Vocabulary
     manifest: dict = field(default_factory=dict)
+    heads: dict = field(default_factory=dict)  # name -> tensor (``heads``)
 
     @property
     def kind(self):
@@ -197,7 +257,8 @@ class MGMModel:
 
     @property
     def default_pooling(self):
-        return "eos" if self.kind == "classifier" else "mean"
+        return "eos" if network_class(self.manifest) == "classifier" \
+            else "mean"
 
     @property
     def backbone(self):
@@ -218,7 +279,7 @@ def load(path):
     path = Path(path)
     manifest = validate(path)
     config = GPT2Config.from_json_file(str(path / "config.json"))
-    network = build_network(config, manifest["kind"])
+    network = build_network(config, network_class(manifest))
     try:
         missing, unexpected = safetensors.torch.load_model(
             network, str(path / "model.safetensors"), strict=False)
@@ -237,7 +298,9 @@ def load(path):
     network.eval()
     vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
                                        path / "normalization.tsv")
-    return MGMModel(network, vocabulary, manifest)
+    heads = (safetensors.torch.load_file(str(path / HEADS_FILE))
+             if (path / HEADS_FILE).is_file() else {})
+    return MGMModel(network, vocabulary, manifest, heads)
 
 
 def library_versions():
@@ -261,6 +324,10 @@ def save(model, path):
     (path / "config.json").write_text(json.dumps(config, indent=2,
                                                  sort_keys=True) + "\n")
     safetensors.torch.save_model(network, str(path / "model.safetensors"))
+    if model.heads:
+        safetensors.torch.save_file(
+            {k: v.contiguous() for k, v in model.heads.items()},
+            str(path / HEADS_FILE))
     model.vocabulary.write(path / "vocabulary.txt",
                            path / "normalization.tsv")
     manifest = {"format": MANIFEST_FORMAT,

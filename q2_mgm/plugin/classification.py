@@ -3,21 +3,24 @@ from q2_sample_classifier import ClassifierPredictions, Importance, \
     Probabilities
 from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
-from qiime2.plugin import (Bool, Categorical, Float, Int, MetadataColumn,
-                           Numeric, Range, Visualization)
+from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, Metadata,
+                           MetadataColumn, Numeric, Range, Str,
+                           Visualization)
 
 from ..actions import classification as actions
-from ..visualizers import classification as visualizers
+from ..mgm.strategies import STRATEGIES
+from ..visualizers import evaluation, training
 from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                          FIT_DESCRIPTIONS, FIT_PARAMETERS,
                          ENGINE_PARAMETERS, TABLE_DESCRIPTIONS,
                          TABLE_INPUTS)
-from .types import Classifier, MGMModel
+from .types import Classifier, MGMModel, Regressor
 from ..plugin_setup import citations, plugin
 from . import examples
 
 CITATIONS = [citations["mgm2025"], citations["bokulich2018q2samplecl"],
-             citations["wolf2020transformers"]]
+             citations["wolf2020transformers"], citations["breiman2001"],
+             citations["pedregosa2011"], citations["kumar2022lpft"]]
 
 # --- parameters -------------------------------------------------------------
 LABELS = {"metadata": MetadataColumn[Categorical]}
@@ -37,23 +40,60 @@ TEST_SIZE_DESCRIPTION = {
     "test_size": "Fraction of the samples held out, stratified by class, "
                  "to test the classifier; they are never used for "
                  "training."}
-CV_PARAMETERS = {"cv": Int % Range(2, None),
-                 "groups": MetadataColumn[Categorical | Numeric]}
+GROUPS = {"groups": MetadataColumn[Categorical | Numeric]}
+GROUPS_DESCRIPTION = {
+    "groups": "Optional column of subjects (for example mouse or patient "
+              "ID): all samples of one subject stay on the same side of "
+              "every split (test set, folds, validation set, and the "
+              "inner folds that choose penalties and blend weights), so "
+              "that the model is never tested on a subject it was trained "
+              "on."}
+CV_PARAMETERS = {"cv": Int % Range(2, None)}
 CV_DESCRIPTIONS = {
     "cv": "Number of cross-validation folds. Every class needs at least "
-          "this many samples (or groups).",
-    "groups": "Optional column of subjects (for example mouse or patient "
-              "ID): all samples of one subject are kept in the same fold, "
-              "so that the model is never tested on a subject it was "
-              "trained on."}
+          "this many samples (or groups)."}
+BASELINE_OUTPUTS = [
+    ("forest_predictions", SampleData[ClassifierPredictions]),
+    ("forest_probabilities", SampleData[Probabilities]),
+    ("probe_predictions", SampleData[ClassifierPredictions]),
+    ("probe_probabilities", SampleData[Probabilities])]
+BASELINE_DESCRIPTIONS = {
+    "forest_predictions": "Baseline: predictions of a random forest (500 "
+                          "trees, scikit-learn defaults) on the genus "
+                          "relative abundances, trained on the same "
+                          "samples.",
+    "forest_probabilities": "Baseline: the random forest's class "
+                            "probabilities.",
+    "probe_predictions": "Baseline: predictions of a logistic regression "
+                         "on the frozen MGM embeddings (penalty chosen by "
+                         "cross-validation), trained on the same samples.",
+    "probe_probabilities": "Baseline: the logistic regression's class "
+                           "probabilities."}
+COMPARISON_DESCRIPTION = (
+    "The strategy beside both baselines on the same samples: which won "
+    "and by how much (in words), ROC-AUC, PR-AUC, F1, accuracy, "
+    "sensitivity and specificity per fold, ROC curves of all methods on "
+    "one plot, a paired comparison and confusion matrices.")
+REPORT_PARAMETERS = {"truth": MetadataColumn[Categorical],
+                     "folds": Metadata,
+                     "strategy": Str % Choices(*STRATEGIES)}
+REPORT_DESCRIPTIONS = {
+    "truth": "Metadata column with the true value of each sample.",
+    "folds": "Sample metadata with a 'fold' column (the fold in which each "
+             "sample was predicted) and, for the blend, the 'forest "
+             "weight' chosen in each fold.",
+    "strategy": "The strategy that made the main predictions (names them "
+                "in the report)."}
 PREDICTIONS = SampleData[ClassifierPredictions]
 PROBABILITIES = SampleData[Probabilities]
 PREDICTION_DESCRIPTIONS = {
     "predictions": "Predicted class of each sample.",
     "probabilities": "Probability of each class for each sample."}
-RUNTIME = ("On 2 CPU cores, the default run on the 139 mouse samples of the "
-           "example data (two classes, sentences of 13-25 tokens) takes about "
-           "{} minutes; longer sentences (hundreds of genera) take longer.")
+RUNTIME = ("On 2 CPU cores, the default strategy takes seconds to a minute "
+           "for a few hundred samples; fine-tuning ('fine-tune', 'lp-ft', "
+           "'ensemble') takes about {} minutes on the 139 mouse samples of "
+           "the example data (sentences of 13-25 tokens), and longer on "
+           "longer sentences.")
 IMPORTANCE_DESCRIPTION = (
     "Attention each genus receives in the fine-tuned model (averaged over "
     "layers and heads, then over the training samples that contain the "
@@ -66,21 +106,23 @@ IMPORTANCE_DESCRIPTION = (
 plugin.methods.register_function(
     function=actions.fit_classifier,
     inputs={**TABLE_INPUTS, **START_MODEL},
-    parameters={**LABELS, **FIT_PARAMETERS},
+    parameters={**LABELS, **GROUPS, **FIT_PARAMETERS},
     outputs=[("classifier", MGMModel[Classifier])],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
-    parameter_descriptions={**LABELS_DESCRIPTION, **FIT_DESCRIPTIONS},
+    parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
+                            **FIT_DESCRIPTIONS},
     output_descriptions={
-        "classifier": "MGM fine-tuned to predict the metadata column, with "
-                      "its class labels, settings and per-epoch losses."},
-    name="Fine-tune MGM to classify samples",
+        "classifier": "The classifier, with its strategy, class labels, "
+                      "settings and (when MGM was fine-tuned) per-epoch "
+                      "losses."},
+    name="Fit a sample classifier with MGM",
     description=(
-        "Fine-tune MGM to predict a categorical sample property. A "
-        "classification head on the end-of-sample token is added to the "
-        "model (its transformer weights copied from the starting model) and "
-        "the whole network is trained with cross-entropy, AdamW, warm-up "
-        "and early stopping on a stratified validation set; the best "
-        "epoch's weights are kept. " + RUNTIME.format("1-2")),
+        "Fit a classifier of a categorical sample property with one of "
+        "the strategies (see 'strategy'). Fine-tuning adds a "
+        "classification head on the end-of-sample token and trains the "
+        "network with cross-entropy, AdamW, warm-up and early stopping on "
+        "a stratified validation set, keeping the best epoch. "
+        + RUNTIME.format("1-2")),
     citations=CITATIONS,
     examples={"fit_classifier": examples.fit_classifier_example},
 )
@@ -92,49 +134,53 @@ plugin.methods.register_function(
     outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES)],
     input_descriptions={
         **TABLE_DESCRIPTIONS,
-        "model": "An MGM classifier from fit-classifier or classify-samples."},
+        "model": "An MGM classifier from fit-classifier or classify-samples "
+                 "(any strategy)."},
     parameter_descriptions={"drop_unmapped": DROP_DESCRIPTION,
                             **ENGINE_DESCRIPTIONS},
     output_descriptions=PREDICTION_DESCRIPTIONS,
-    name="Predict sample classes with a fine-tuned MGM",
+    name="Predict sample classes with an MGM classifier",
     description=(
-        "Predict the class of each sample with an MGM classifier. The "
-        "outputs are q2-sample-classifier's types: use its "
-        "confusion-matrix to compare them with the true classes."),
+        "Predict the class of each sample with an MGM classifier, in the "
+        "way its strategy prescribes. The outputs are "
+        "q2-sample-classifier's types: use its confusion-matrix to compare "
+        "them with the true classes."),
     citations=CITATIONS,
     examples={"predict_classification":
               examples.predict_classification_example},
 )
 
 plugin.visualizers.register_function(
-    function=visualizers.summarize_training,
-    inputs={"model": MGMModel[Classifier]},
+    function=training.summarize_training,
+    inputs={"model": MGMModel[Classifier | Regressor]},
     parameters={},
-    input_descriptions={"model": "An MGM classifier."},
-    name="Summarize how an MGM classifier was trained",
+    input_descriptions={"model": "An MGM classifier or regressor."},
+    name="Summarize how an MGM classifier or regressor was fitted",
     description=(
-        "Training and validation loss per epoch, the epoch that was kept "
-        "(early stopping), the class balance and the settings used."),
+        "The strategy and its parts, the blend weight and how it was "
+        "chosen, training and validation loss per epoch with the epoch "
+        "that was kept (when MGM was fine-tuned), the class balance and "
+        "the settings used."),
     citations=CITATIONS,
     examples={"summarize_training": examples.summarize_training_example},
 )
 
 plugin.visualizers.register_function(
-    function=visualizers.summarize_cross_validation,
-    inputs={"predictions": PREDICTIONS, "probabilities": PROBABILITIES},
-    parameters={"truth": MetadataColumn[Categorical],
-                "folds": MetadataColumn[Categorical]},
+    function=evaluation.summarize_cross_validation,
+    inputs={"probabilities": PROBABILITIES,
+            "forest_probabilities": PROBABILITIES,
+            "probe_probabilities": PROBABILITIES},
+    parameters=REPORT_PARAMETERS,
     input_descriptions={
-        "predictions": "Out-of-fold predictions.",
-        "probabilities": "Out-of-fold class probabilities."},
-    parameter_descriptions={
-        "truth": "Metadata column with the true class of each sample.",
-        "folds": "Metadata column with the fold in which each sample was "
-                 "predicted."},
-    name="Summarize cross-validated classification",
-    description=(
-        "Accuracy, macro F1 and ROC-AUC of each fold, their mean and "
-        "standard deviation, ROC curves and the confusion matrix."),
+        "probabilities": "Class probabilities of held-out samples (the "
+                         "strategy's).",
+        "forest_probabilities": "The random forest baseline's, on the same "
+                                "samples (optional).",
+        "probe_probabilities": "The embedding probe baseline's, on the same "
+                               "samples (optional)."},
+    parameter_descriptions=REPORT_DESCRIPTIONS,
+    name="Compare held-out classification with the baselines",
+    description=COMPARISON_DESCRIPTION,
     citations=CITATIONS,
     examples={"summarize_cross_validation":
               examples.summarize_cross_validation_example},
@@ -143,31 +189,31 @@ plugin.visualizers.register_function(
 plugin.pipelines.register_function(
     function=actions.classify_samples,
     inputs={**TABLE_INPUTS, **START_MODEL},
-    parameters={**LABELS, **TEST_SIZE, **FIT_PARAMETERS},
+    parameters={**LABELS, **GROUPS, **TEST_SIZE, **FIT_PARAMETERS},
     outputs=[("sample_estimator", MGMModel[Classifier]),
              ("feature_importance", FeatureData[Importance]),
              ("predictions", PREDICTIONS),
              ("training_summary", Visualization),
              ("accuracy_results", Visualization),
-             ("probabilities", PROBABILITIES)],
+             ("probabilities", PROBABILITIES), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
-    parameter_descriptions={**LABELS_DESCRIPTION, **TEST_SIZE_DESCRIPTION,
-                            **FIT_DESCRIPTIONS},
+    parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
+                            **TEST_SIZE_DESCRIPTION, **FIT_DESCRIPTIONS},
     output_descriptions={
-        "sample_estimator": "MGM fine-tuned on the training samples.",
+        "sample_estimator": "The classifier fitted on the training samples.",
         "feature_importance": IMPORTANCE_DESCRIPTION,
         "predictions": "Predicted class of each test sample.",
-        "training_summary": "Loss curves and class balance of training.",
-        "accuracy_results": "Confusion matrix and ROC curves of the test "
-                            "samples (q2-sample-classifier's "
-                            "confusion-matrix).",
-        "probabilities": "Class probabilities of each test sample."},
-    name="Train and test an MGM sample classifier",
+        "training_summary": "How the classifier was fitted.",
+        "accuracy_results": COMPARISON_DESCRIPTION,
+        "probabilities": "Class probabilities of each test sample.",
+        **BASELINE_DESCRIPTIONS},
+    name="Train and test an MGM sample classifier beside the baselines",
     description=(
-        "Split the samples into a stratified training and test set, "
-        "fine-tune MGM on the training set (fit-classifier), predict the "
-        "test set and report its accuracy, like q2-sample-classifier's "
-        "classify-samples. " + RUNTIME.format("1-2")),
+        "Split the samples into a stratified training and test set (whole "
+        "subjects with groups), fit the strategy (fit-classifier) and both "
+        "baselines on the training set, predict the test set and report "
+        "who won, like q2-sample-classifier's classify-samples. "
+        + RUNTIME.format("1-2")),
     citations=CITATIONS,
     examples={"classify_samples": examples.classify_samples_example},
 )
@@ -175,23 +221,24 @@ plugin.pipelines.register_function(
 plugin.pipelines.register_function(
     function=actions.classify_samples_cv,
     inputs={**TABLE_INPUTS, **START_MODEL},
-    parameters={**LABELS, **CV_PARAMETERS, **FIT_PARAMETERS},
+    parameters={**LABELS, **GROUPS, **CV_PARAMETERS, **FIT_PARAMETERS},
     outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES),
-             ("accuracy_results", Visualization)],
+             ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
-    parameter_descriptions={**LABELS_DESCRIPTION, **CV_DESCRIPTIONS,
-                            **FIT_DESCRIPTIONS},
+    parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
+                            **CV_DESCRIPTIONS, **FIT_DESCRIPTIONS},
     output_descriptions={
         **PREDICTION_DESCRIPTIONS,
-        "accuracy_results": "Accuracy, F1 and ROC-AUC per fold and on "
-                            "average, ROC curves and confusion matrix."},
-    name="Cross-validate an MGM sample classifier",
+        "accuracy_results": COMPARISON_DESCRIPTION,
+        **BASELINE_DESCRIPTIONS},
+    name="Cross-validate an MGM sample classifier beside the baselines",
     description=(
-        "Stratified k-fold cross-validation: MGM is fine-tuned once per "
-        "fold on the other folds, so every sample gets an out-of-fold "
-        "prediction. With groups, the samples of one subject stay in one "
-        "fold. Takes about as long as one fit-classifier run per fold. " +
-        RUNTIME.format("6-10")),
+        "Stratified k-fold cross-validation: the strategy and both "
+        "baselines are fitted once per fold on the other folds, so every "
+        "sample gets an out-of-fold prediction from each. With groups, "
+        "the samples of one subject stay in one fold. Each fold takes "
+        "about as long as one fit-classifier run (three with the "
+        "baselines, which are fast). " + RUNTIME.format("1-2")),
     citations=CITATIONS,
     examples={"classify_samples_cv": examples.classify_samples_cv_example},
 )

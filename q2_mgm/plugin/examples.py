@@ -11,7 +11,6 @@ from importlib import resources
 import qiime2
 
 EXAMPLE_DATA = resources.files("q2_mgm") / "example_data"
-EXAMPLE_EPOCHS = 2
 
 
 def example_path(name):
@@ -53,35 +52,74 @@ def embeddings_factory():
     return embeddings
 
 
+def mice():
+    return metadata_factory().get_column("mouseID")
+
+
+def days():
+    return metadata_factory().get_column("relativeTime")
+
+
 @functools.cache
 def classifier_factory():
     classifier, = actions().fit_classifier(
-        table_factory(), taxonomy_factory(), diet(), epochs=EXAMPLE_EPOCHS)
+        table_factory(), taxonomy_factory(), diet(), groups=mice())
     return classifier
 
 
 @functools.cache
 def cross_validation():
-    metadata = metadata_factory()
     return actions().classify_samples_cv(
-        table_factory(), taxonomy_factory(), metadata.get_column("diet"),
-        groups=metadata.get_column("mouseID"), cv=3, epochs=1)
-
-
-def cv_predictions_factory():
-    return cross_validation().predictions
+        table_factory(), taxonomy_factory(), diet(), groups=mice(), cv=3)
 
 
 def cv_probabilities_factory():
     return cross_validation().probabilities
 
 
+def cv_forest_probabilities_factory():
+    return cross_validation().forest_probabilities
+
+
+def cv_probe_probabilities_factory():
+    return cross_validation().probe_probabilities
+
+
+@functools.cache
+def regressor_factory():
+    regressor, = actions().fit_regressor(
+        table_factory(), taxonomy_factory(), days(), groups=mice())
+    return regressor
+
+
+@functools.cache
+def regression_cv():
+    return actions().regress_samples_cv(
+        table_factory(), taxonomy_factory(), days(), groups=mice(), cv=3)
+
+
+def regression_cv_factory():
+    return regression_cv().predictions
+
+
+def regression_cv_forest_factory():
+    return regression_cv().forest_predictions
+
+
+def regression_cv_probe_factory():
+    return regression_cv().probe_predictions
+
+
 def folds_factory():
     """The folds of ``cross_validation``, as sample metadata."""
     from ..actions.classification import cv_fold_metadata
-    metadata = metadata_factory()
-    return cv_fold_metadata(metadata.get_column("diet"), 3, 0,
-                            metadata.get_column("mouseID"))
+    return cv_fold_metadata(diet(), 3, 0, mice())
+
+
+def regression_folds_factory():
+    """The folds of ``regression_cv``, as sample metadata."""
+    from ..actions.regression import cv_fold_metadata
+    return cv_fold_metadata(days(), 3, 0, mice())
 
 
 @functools.cache
@@ -144,8 +182,20 @@ def diet_column(use):
 
 
 def labelled_inputs(use):
-    """Table, taxonomy and the diet column."""
-    return {**table_inputs(use), "metadata": diet_column(use)}
+    """Table, taxonomy, the diet column and the mouse of each sample."""
+    metadata = use.init_metadata("metadata", metadata_factory)
+    return {**table_inputs(use),
+            "metadata": use.get_metadata_column("diet", "diet", metadata),
+            "groups": use.get_metadata_column("mouse", "mouseID", metadata)}
+
+
+def timed_inputs(use):
+    """Table, taxonomy, the day of each sample and its mouse."""
+    metadata = use.init_metadata("metadata", metadata_factory)
+    return {**table_inputs(use),
+            "metadata": use.get_metadata_column("day", "relativeTime",
+                                                metadata),
+            "groups": use.get_metadata_column("mouse", "mouseID", metadata)}
 
 
 # Foundation -----------------------------------------------------------------
@@ -184,8 +234,7 @@ def collapse_genera_example(use):
 # Classification -------------------------------------------------------------
 
 def fit_classifier_example(use):
-    run(use, "fit_classifier",
-        {**labelled_inputs(use), "epochs": EXAMPLE_EPOCHS},
+    run(use, "fit_classifier", labelled_inputs(use),
         {"classifier": "diet_classifier"})
 
 
@@ -203,37 +252,84 @@ def summarize_training_example(use):
 
 
 def classify_samples_example(use):
-    run(use, "classify_samples",
-        {**labelled_inputs(use), "epochs": EXAMPLE_EPOCHS},
+    run(use, "classify_samples", labelled_inputs(use),
         {"sample_estimator": "sample_estimator",
          "feature_importance": "feature_importance",
          "predictions": "predictions", "training_summary": "training_summary",
          "accuracy_results": "accuracy_results",
-         "probabilities": "probabilities"})
+         "probabilities": "probabilities",
+         "forest_predictions": "forest_predictions",
+         "forest_probabilities": "forest_probabilities",
+         "probe_predictions": "probe_predictions",
+         "probe_probabilities": "probe_probabilities"})
 
 
 def classify_samples_cv_example(use):
-    metadata = use.init_metadata("metadata", metadata_factory)
-    run(use, "classify_samples_cv",
-        {**table_inputs(use),
-         "metadata": use.get_metadata_column("diet", "diet", metadata),
-         "groups": use.get_metadata_column("mouse", "mouseID", metadata),
-         "cv": 3, "epochs": 1},
+    run(use, "classify_samples_cv", {**labelled_inputs(use), "cv": 3},
         {"predictions": "cv_predictions",
          "probabilities": "cv_probabilities",
-         "accuracy_results": "cv_accuracy"})
+         "accuracy_results": "cv_accuracy",
+         "forest_predictions": "cv_forest_predictions",
+         "forest_probabilities": "cv_forest_probabilities",
+         "probe_predictions": "cv_probe_predictions",
+         "probe_probabilities": "cv_probe_probabilities"})
 
 
 def summarize_cross_validation_example(use):
-    folds = use.init_metadata("folds", folds_factory)
     run(use, "summarize_cross_validation",
-        {"predictions": use.init_artifact("cv_predictions",
-                                          cv_predictions_factory),
-         "probabilities": use.init_artifact("cv_probabilities",
+        {"probabilities": use.init_artifact("cv_probabilities",
                                             cv_probabilities_factory),
+         "forest_probabilities": use.init_artifact(
+             "cv_forest_probabilities", cv_forest_probabilities_factory),
+         "probe_probabilities": use.init_artifact(
+             "cv_probe_probabilities", cv_probe_probabilities_factory),
          "truth": diet_column(use),
-         "folds": use.get_metadata_column("fold", "fold", folds)},
+         "folds": use.init_metadata("folds", folds_factory)},
         {"visualization": "cv_summary"})
+
+
+# Regression -----------------------------------------------------------------
+
+def fit_regressor_example(use):
+    run(use, "fit_regressor", timed_inputs(use),
+        {"regressor": "day_regressor"})
+
+
+def predict_regression_example(use):
+    regressor = use.init_artifact("day_regressor", regressor_factory)
+    run(use, "predict_regression",
+        {**table_inputs(use), "model": regressor},
+        {"predictions": "predicted_days"})
+
+
+def regress_samples_example(use):
+    run(use, "regress_samples", timed_inputs(use),
+        {"sample_estimator": "day_estimator",
+         "predictions": "predicted_days",
+         "training_summary": "day_training_summary",
+         "accuracy_results": "day_accuracy",
+         "forest_predictions": "forest_days",
+         "probe_predictions": "probe_days"})
+
+
+def regress_samples_cv_example(use):
+    run(use, "regress_samples_cv", {**timed_inputs(use), "cv": 3},
+        {"predictions": "cv_days", "accuracy_results": "cv_day_accuracy",
+         "forest_predictions": "cv_forest_days",
+         "probe_predictions": "cv_probe_days"})
+
+
+def summarize_regression_example(use):
+    metadata = use.init_metadata("metadata", metadata_factory)
+    run(use, "summarize_regression",
+        {"predictions": use.init_artifact("cv_days", regression_cv_factory),
+         "forest_predictions": use.init_artifact(
+             "cv_forest_days", regression_cv_forest_factory),
+         "probe_predictions": use.init_artifact(
+             "cv_probe_days", regression_cv_probe_factory),
+         "truth": use.get_metadata_column("day", "relativeTime", metadata),
+         "folds": use.init_metadata("day_folds", regression_folds_factory)},
+        {"visualization": "cv_day_summary"})
 
 
 # Interpretation -------------------------------------------------------------

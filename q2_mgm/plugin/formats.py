@@ -77,6 +77,8 @@ class MGMModelDirectoryFormat(model.DirectoryFormat):
                                format=NormalizationFormat)
     manifest = model.File("manifest.json", format=JSONFormat)
     licence = model.File("LICENSE", format=LicenceFormat, optional=True)
+    heads = model.File(mgm_model.HEADS_FILE, format=SafetensorsFormat,
+                       optional=True)
     checksums = model.File("SHA256SUMS", format=ChecksumsFormat,
                            optional=True)
 

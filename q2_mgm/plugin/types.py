@@ -1,15 +1,17 @@
 """Semantic types of q2-mgm.
 
-``MGMModel[Classifier]`` reuses q2-sample-classifier's ``Classifier``
-fragment, so there is one meaning of "classifier" across plugins.
+``MGMModel[Classifier]`` and ``MGMModel[Regressor]`` reuse
+q2-sample-classifier's ``Classifier`` and ``Regressor`` fragments, so there
+is one meaning of each across plugins.
 """
-from q2_sample_classifier import Classifier
+from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
 from qiime2.plugin import SemanticType
 
 Pretrained = SemanticType("Pretrained")
 MGMModel = SemanticType("MGMModel", field_names="kind",
-                        field_members={"kind": (Pretrained, Classifier)})
+                        field_members={
+                            "kind": (Pretrained, Classifier, Regressor)})
 
 MGMEmbeddings = SemanticType("MGMEmbeddings",
                              variant_of=SampleData.field["type"])
@@ -17,5 +19,6 @@ GenerationLabels = SemanticType("GenerationLabels",
                                 variant_of=SampleData.field["type"])
 PerturbationEffects = SemanticType("PerturbationEffects")
 
-__all__ = ["MGMModel", "Pretrained", "Classifier", "MGMEmbeddings",
+__all__ = ["MGMModel", "Pretrained", "Classifier", "Regressor",
+           "MGMEmbeddings",
            "GenerationLabels", "PerturbationEffects"]

@@ -1,0 +1,120 @@
+"""What the classification and regression actions share: fitting and
+predicting with any strategy, and evaluating the chosen strategy beside
+the baselines on the same splits."""
+from dataclasses import fields, replace
+
+import numpy as np
+import pandas as pd
+import qiime2
+
+from ..mgm import strategies
+from ..mgm.engine import Engine
+from ..mgm.labels import sample_labels
+from ..mgm.training import FINE_TUNING, TrainingSettings
+from .common import model_or_pretrained, sentences_of
+
+FOLD_COLUMN = "fold"
+WEIGHT_COLUMN = "forest weight"
+
+
+def settings_of(params):
+    """Training settings from an action's parameters."""
+    names = {f.name for f in fields(TrainingSettings)}
+    return replace(FINE_TUNING, **{k: v for k, v in params.items()
+                                   if k in names})
+
+
+def predictor_samples(table, taxonomy, model, drop_unmapped, sample_ids):
+    """``Samples`` of the given samples of a table (unmapped dropped or
+    an error, as ``drop_unmapped`` says)."""
+    table = table.filter(sample_ids, inplace=False)
+    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
+    return strategies.samples_of(table, taxonomy, model.vocabulary,
+                                 sentences)
+
+
+def subjects(groups, sample_ids):
+    """The subject of each sample as strings (None without groups)."""
+    if groups is None:
+        return None
+    return sample_labels(sample_ids, groups.to_series().astype(str),
+                         "error", groups.name).to_numpy()
+
+
+def fit_predictor(table, taxonomy, targets, model, groups, labels, params):
+    """Fit the strategy of ``params`` on the samples of ``targets``."""
+    start = model_or_pretrained(model)
+    samples = predictor_samples(table, taxonomy, start,
+                                params["drop_unmapped"], targets.index)
+    targets = targets.reindex(samples.sentences.sample_ids)
+    fitted = strategies.fit(
+        params["strategy"], start, samples, targets, settings_of(params),
+        labels, params.get("class_weight", "none"),
+        subjects(groups, targets.index))
+    fitted.manifest["parameters"].update(
+        missing_samples=params["missing_samples"],
+        drop_unmapped=params["drop_unmapped"],
+        groups=None if groups is None else groups.name)
+    return fitted
+
+
+def predict(table, taxonomy, model, drop_unmapped, batch_size, device,
+            threads):
+    """Probabilities or values of every (mapped) sample of a table."""
+    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
+    samples = strategies.samples_of(table, taxonomy, model.vocabulary,
+                                    sentences)
+    return strategies.predict(model, Engine(model, device, batch_size,
+                                            threads), samples)
+
+
+def evaluate(table, taxonomy, model, targets, labels, splits, params,
+             groups=None):
+    """The strategy and the baselines, fitted on each split's training
+    samples and predicting its test samples.
+
+    ``splits``: (name, train IDs, test IDs) triples. Returns the
+    predictions of each method (strategy first), the fold metadata
+    (fold of each test sample, and the blend's forest weight) and the
+    strategy's model of each split.
+    """
+    start = model_or_pretrained(model)
+    samples = predictor_samples(table, taxonomy, start,
+                                params["drop_unmapped"], targets.index)
+    ids = samples.sentences.sample_ids
+    targets = targets.reindex(ids)
+    group = subjects(groups, ids)
+    settings = settings_of(params)
+    strategy = params["strategy"]
+    methods = [strategy] + [b for b in strategies.BASELINES
+                            if b != strategy]
+    out = {method: [] for method in methods}
+    folds, models = [], []
+    for name, train_ids, test_ids in splits:
+        train = ids.get_indexer(ids.intersection(train_ids, sort=False))
+        test = ids.get_indexer(ids.intersection(test_ids, sort=False))
+        for method in methods:
+            fitted = strategies.fit(
+                method, start, samples.subset(train), targets.iloc[train],
+                settings, labels, params.get("class_weight", "none"),
+                None if group is None else group[train])
+            engine = Engine(fitted, settings.device, threads=settings.threads)
+            out[method].append(strategies.predict(
+                fitted, engine, samples.subset(test)))
+            if method == strategy:
+                models.append(fitted)
+                weight = fitted.manifest["weights"].get("forest", np.nan)
+                folds.append(pd.DataFrame(
+                    {FOLD_COLUMN: str(name), WEIGHT_COLUMN: weight},
+                    index=ids[test]))
+    fold_metadata = pd.concat(folds).rename_axis("sample-id")
+    if strategy != "blend":
+        fold_metadata = fold_metadata.drop(columns=WEIGHT_COLUMN)
+    return ({m: pd.concat(p) for m, p in out.items()},
+            qiime2.Metadata(fold_metadata), models)
+
+
+def cv_splits(folds):
+    """(fold, train IDs, test IDs) of a fold assignment."""
+    return [(k, folds.index[folds != k], folds.index[folds == k])
+            for k in sorted(folds.unique())]

@@ -1,0 +1,149 @@
+"""Actions: predict a numeric sample property (age, BMI, a biomarker)
+with MGM, beside the baselines."""
+import biom
+import pandas as pd
+import qiime2
+
+from ..mgm import classification as clf
+from ..mgm import splits
+from ..mgm.labels import sample_labels
+from ..mgm.model import MGMModel
+from ..mgm.strategies import DEFAULT_STRATEGY
+from ..mgm.training import FINE_TUNING as FIT
+from . import prediction
+from .classification import start_model
+
+MINIMUM_SAMPLES = 6
+
+
+def numeric_values(sample_ids, metadata, missing_samples, purpose):
+    """Value of each sample of a numeric metadata column."""
+    if not isinstance(metadata, qiime2.NumericMetadataColumn):
+        raise ValueError(
+            f"The metadata column {metadata.name!r} is categorical; a "
+            "regressor needs numbers. Pick a numeric column, or declare "
+            "this one numeric with a '#q2:types' row set to 'numeric'.")
+    values = sample_labels(sample_ids, metadata.to_series(),
+                           missing_samples, metadata.name, dtype=float)
+    if len(values) < MINIMUM_SAMPLES:
+        raise ValueError(
+            f"{purpose} needs at least {MINIMUM_SAMPLES} samples with a "
+            f"{metadata.name!r} value; {len(values)} have one.")
+    if values.nunique() < 2:
+        raise ValueError(
+            f"Every sample has the same {metadata.name!r} value; there is "
+            "nothing to predict. Pick a column whose values vary.")
+    return values
+
+
+def fit_regressor(table: biom.Table, taxonomy: pd.Series,
+                  metadata: qiime2.NumericMetadataColumn,
+                  model: MGMModel = None,
+                  groups: qiime2.MetadataColumn = None,
+                  strategy: str = DEFAULT_STRATEGY,
+                  epochs: int = FIT.epochs,
+                  learning_rate: float = FIT.learning_rate,
+                  batch_size: int = FIT.batch_size,
+                  weight_decay: float = FIT.weight_decay,
+                  warmup_steps: int = FIT.warmup_steps,
+                  freeze_layers: int = FIT.freeze_layers,
+                  layer_decay: float = FIT.layer_decay,
+                  validation_fraction: float = FIT.validation_fraction,
+                  patience: int = FIT.patience,
+                  random_state: int = FIT.random_state,
+                  missing_samples: str = "error",
+                  drop_unmapped: bool = False, device: str = FIT.device,
+                  threads: int = FIT.threads) -> MGMModel:
+    values = numeric_values(table.ids(), metadata, missing_samples,
+                            "Fitting a regressor")
+    return prediction.fit_predictor(table, taxonomy, values, model, groups,
+                                    None, locals())
+
+
+def predict_regression(table: biom.Table, taxonomy: pd.Series,
+                       model: MGMModel, drop_unmapped: bool = False,
+                       batch_size: int = 64, device: str = "auto",
+                       threads: int = 0) -> pd.Series:
+    clf.require_predictor(model, "regressor")
+    return prediction.predict(table, taxonomy, model, drop_unmapped,
+                              batch_size, device, threads)
+
+
+def evaluation_outputs(ctx, results, metadata, folds, strategy):
+    """Predictions of the strategy and each baseline, and the report that
+    compares them."""
+    summarize = ctx.get_action("mgm", "summarize_regression")
+    made = {method: ctx.make_artifact("SampleData[RegressorPredictions]",
+                                      p.rename_axis("SampleID"))
+            for method, p in results.items()}
+    report, = summarize(predictions=made[strategy], truth=metadata,
+                        folds=folds, forest_predictions=made["forest"],
+                        probe_predictions=made["probe"], strategy=strategy)
+    return made, report
+
+
+def regress_samples(
+        ctx, table, taxonomy, metadata, groups=None, model=None,
+        test_size=0.2,
+        strategy=DEFAULT_STRATEGY, epochs=FIT.epochs,
+        learning_rate=FIT.learning_rate, batch_size=FIT.batch_size,
+        weight_decay=FIT.weight_decay, warmup_steps=FIT.warmup_steps,
+        freeze_layers=FIT.freeze_layers, layer_decay=FIT.layer_decay,
+        validation_fraction=FIT.validation_fraction, patience=FIT.patience,
+        random_state=FIT.random_state, missing_samples="error",
+        drop_unmapped=False, device=FIT.device, threads=FIT.threads):
+    params = locals()
+    summarize = ctx.get_action("mgm", "summarize_training")
+    view = table.view(biom.Table)
+    values = numeric_values(view.ids(), metadata, params["missing_samples"],
+                            "A train/test split")
+    train, test = splits.holdout_split(
+        values, test_size, params["random_state"],
+        None if groups is None else groups.to_series(), classes=False)
+    results, folds, models = prediction.evaluate(
+        view, taxonomy.view(pd.Series), start_model(model), values, None,
+        [("test", train, test)], params, groups)
+    made, accuracy = evaluation_outputs(ctx, results, metadata, folds,
+                                        params["strategy"])
+    estimator = ctx.make_artifact("MGMModel[Regressor]", models[0])
+    summary, = summarize(model=estimator)
+    return (estimator, made[params["strategy"]], summary, accuracy,
+            made["forest"], made["probe"])
+
+
+def regress_samples_cv(
+        ctx, table, taxonomy, metadata, groups=None, model=None, cv=5,
+        strategy=DEFAULT_STRATEGY, epochs=FIT.epochs,
+        learning_rate=FIT.learning_rate, batch_size=FIT.batch_size,
+        weight_decay=FIT.weight_decay, warmup_steps=FIT.warmup_steps,
+        freeze_layers=FIT.freeze_layers, layer_decay=FIT.layer_decay,
+        validation_fraction=FIT.validation_fraction, patience=FIT.patience,
+        random_state=FIT.random_state, missing_samples="error",
+        drop_unmapped=False, device=FIT.device, threads=FIT.threads):
+    params = locals()
+    view = table.view(biom.Table)
+    values = numeric_values(view.ids(), metadata, params["missing_samples"],
+                            f"{cv}-fold cross-validation")
+    folds = sample_folds(values, cv, params["random_state"], groups)
+    results, fold_metadata, _ = prediction.evaluate(
+        view, taxonomy.view(pd.Series), start_model(model), values, None,
+        prediction.cv_splits(folds), params, groups)
+    made, accuracy = evaluation_outputs(ctx, results, metadata,
+                                        fold_metadata, params["strategy"])
+    return made[params["strategy"]], accuracy, made["forest"], made["probe"]
+
+
+def sample_folds(values, cv, random_state, groups=None):
+    """Fold of each sample; a subject column keeps subjects in one fold."""
+    return splits.cv_folds(values, cv, random_state,
+                           None if groups is None else groups.to_series(),
+                           classes=False)
+
+
+def cv_fold_metadata(metadata, cv, random_state, groups=None):
+    """The folds ``regress_samples_cv`` makes, as sample metadata."""
+    values = numeric_values(metadata.to_series().index, metadata, "ignore",
+                            "Cross-validation")
+    folds = sample_folds(values, cv, random_state, groups)
+    return qiime2.Metadata(folds.astype(str).rename_axis("sample-id")
+                           .to_frame())
