@@ -5,6 +5,7 @@ Splits are shuffled with ``random_state``, stratified by class for
 classifiers, and keep every sample of one group (subject) on one side
 when groups are given.
 """
+import logging
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold,
                                      StratifiedKFold, train_test_split)
 
 INNER_FOLDS = 5
+log = logging.getLogger("q2_mgm")
 
 
 def kfold(n, n_splits, random_state, strata=None, groups=None):
@@ -50,6 +52,11 @@ def inner_splits(targets, classes, random_state, groups=None,
                  n_splits=INNER_FOLDS):
     """Folds within a training set to choose settings (penalties, blend
     weights): up to ``n_splits``, as many as the smallest class allows."""
+    if groups is not None and most_folds(targets, classes, groups) < 2:
+        log.warning("Too few subjects per class to choose settings by "
+                    "subject-wise cross-validation within the training "
+                    "samples; choosing them with sample-wise folds.")
+        groups = None
     n_splits = min(n_splits, most_folds(targets, classes, groups))
     if n_splits < 2:
         raise ValueError(

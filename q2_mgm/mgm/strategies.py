@@ -177,10 +177,12 @@ def fit(strategy, start, samples, targets, settings, labels=None,
                                "validation": len(record["validation"])}
         if classes:
             manifest["class_counts"] = {
-                part: class_counts(targets[record[part]], labels)
-                for part in ("train", "validation")}
+                "training": class_counts(targets[record["train"]], labels),
+                "validation": class_counts(targets[record["validation"]],
+                                           labels)}
     elif classes:
-        manifest["class_counts"] = {"train": class_counts(targets, labels)}
+        manifest["class_counts"] = {"training": class_counts(targets,
+                                                             labels)}
     model = MGMModel(network.cpu(), start.vocabulary, manifest, estimators)
     return model
 

@@ -19,12 +19,13 @@ from qiime2.plugins.sample_classifier.actions import (confusion_matrix,
 from ..actions import classification as _classification
 from ..actions.classification import class_labels
 from ..mgm import classification as clf
+from ..mgm import finetuning
 from ..actions.embedding import pretrained_model
 from ..mgm.model import MGMModel
 from ..mgm.tokens import genus_table
 from . import _data
 
-FAST = {"epochs": 2, "batch_size": 8, "device": "cpu", "random_state": 1}
+FAST = {"strategy": "fine-tune", "epochs": 2, "batch_size": 8, "device": "cpu", "random_state": 1}
 
 
 def export_page(visualization):
@@ -102,12 +103,12 @@ def test_fit_records_labels_history_and_start_model(fitted):
 
 def test_fine_tuning_keeps_the_pretrained_transformer_at_start(fitted):
     pretrained = _data.pretrained()
-    network, kept = clf.classifier_network(pretrained, ["a", "b"], 0)
+    network, kept = finetuning.sequence_network(pretrained, ["a", "b"], 0)
     assert not kept
     for name, weight in pretrained.backbone.state_dict().items():
         assert np.array_equal(network.transformer.state_dict()[name], weight)
     model = fitted.view(MGMModel)
-    network, kept = clf.classifier_network(model, ["BK", "Western"], 0)
+    network, kept = finetuning.sequence_network(model, ["BK", "Western"], 0)
     assert kept
     assert np.array_equal(network.score.weight.detach(),
                           model.network.score.weight.detach())
@@ -166,12 +167,20 @@ def test_classify_samples_outputs(data, pipeline):
     assert list(importance.columns) == ["importance"]
     assert importance.index.str.startswith("g__").all()
     assert (importance["importance"] > 0).all()
-    accuracy, = confusion_matrix(pipeline.predictions,
-                                 metadata.get_column("diet"),
-                                 pipeline.probabilities,
-                                 missing_samples="ignore")
-    page = export_page(accuracy)
-    assert "BK" in page and "Western" in page
+    baselines = {"forest": pipeline.forest_predictions,
+                 "probe": pipeline.probe_predictions}
+    for name, result in baselines.items():
+        assert set(result.view(pd.Series).index) == set(predictions.index)
+        probabilities = getattr(pipeline, f"{name}_probabilities")
+        accuracy, = confusion_matrix(result, metadata.get_column("diet"),
+                                     probabilities, missing_samples="ignore")
+        page = export_page(accuracy)
+        assert "BK" in page and "Western" in page
+    report = export_page(pipeline.accuracy_results)
+    for text in ("MGM fine-tuned", "RandomForest (genus table)",
+                 "logistic regression", "Paired comparison", "PR-AUC",
+                 "sensitivity", "held-out test samples"):
+        assert text in report
 
 
 def test_importance_works_with_the_sample_classifier_heatmap(
@@ -213,6 +222,12 @@ def test_classify_samples_cv_keeps_mice_in_one_fold(data, tmp_path):
     result.accuracy_results.export_data(str(tmp_path))
     html = (tmp_path / "index.html").read_text()
     assert "mean of folds" in html and "ROC-AUC" in html
+    assert "RandomForest (genus table)" in html and "sign-flip" in html
+    assert (tmp_path / "roc.png").exists()
+    for name in ("forest", "probe"):
+        baseline = getattr(result, f"{name}_probabilities").view(
+            pd.DataFrame)
+        assert set(baseline.index) == set(metadata.ids)
 
 
 def test_cv_folds_are_stratified_and_reproducible():
@@ -339,12 +354,13 @@ def test_cli_fit_then_predict(data, tmp_path):
 
 
 def test_fold_training_sets_are_checked_before_training():
-    labels = pd.Series(["a"] * 6 + ["b"] * 2, name="diet",
-                       index=[f"s{i}" for i in range(8)])
-    fold = pd.Series([1, 1, 1, 2, 2, 2, 1, 2], index=labels.index)
-    with pytest.raises(ValueError, match="fold 1"):
-        clf.check_fold_training_sets(labels, fold, 2)
-    clf.check_fold_training_sets(labels, fold, 1)
+    labels = pd.Series(["a"] * 6 + ["b"] * 4, name="diet",
+                       index=[f"s{i}" for i in range(10)])
+    fold = pd.Series([1, 1, 1, 2, 2, 2, 1, 2, 2, 2], index=labels.index)
+    with pytest.raises(ValueError, match="fold 2.*at least 2"):
+        clf.check_training_sets(labels, fold)
+    fold["s9"] = 1
+    clf.check_training_sets(labels, fold)
 
 
 @pytest.mark.parametrize("parameter", [
@@ -361,8 +377,8 @@ def test_departures_from_the_published_recipe_are_named(parameter):
 
 def test_class_weights():
     targets = np.array([0, 0, 0, 1])
-    assert clf.class_weights(targets, 2, "none") is None
-    balanced = clf.class_weights(targets, 2, "balanced").numpy()
+    assert finetuning.class_weights(targets, 2, "none") is None
+    balanced = finetuning.class_weights(targets, 2, "balanced").numpy()
     np.testing.assert_allclose(balanced, [4 / 6, 4 / 2])
 
 

@@ -161,20 +161,43 @@ def test_validation_split_keeps_training_samples():
         validation_split(1, 0.1, 0)
 
 
-def test_weight_decay_spares_biases_and_layer_norms():
+def named_groups(network, *args):
     from ..mgm.training import parameter_groups
-    network = _data.pretrained().network
-    decay, rest = parameter_groups(network, 0.001)
     names = {id(p): n for n, p in network.named_parameters()}
-    decayed = {names[id(p)] for p in decay["params"]}
-    spared = {names[id(p)] for p in rest["params"]}
-    assert decay["weight_decay"] == 0.001 and rest["weight_decay"] == 0.0
+    return [({names[id(p)] for p in g["params"]}, g)
+            for g in parameter_groups(network, *args)]
+
+
+def test_weight_decay_spares_biases_and_layer_norms():
+    network = _data.pretrained().network
+    groups = named_groups(network, 0.001, 1e-4)
+    decayed = set().union(*[n for n, g in groups if g["weight_decay"]])
+    spared = set().union(*[n for n, g in groups if not g["weight_decay"]])
+    assert {g["weight_decay"] for _, g in groups} == {0.001, 0.0}
+    assert {g["lr"] for _, g in groups} == {1e-4}
     assert "transformer.h.0.attn.c_attn.weight" in decayed
     assert "transformer.wte.weight" in decayed
     assert {"transformer.h.0.attn.c_attn.bias", "transformer.h.0.ln_1.weight",
             "transformer.ln_f.weight", "transformer.ln_f.bias"} <= spared
     assert decayed.isdisjoint(spared)
     assert len(decayed | spared) == len(list(network.parameters()))
+
+
+def test_layer_decay_and_frozen_layers():
+    import copy
+    network = copy.deepcopy(_data.pretrained().network)
+    n_layer = network.config.n_layer
+    groups = named_groups(network, 0.001, 1.0, 0.5, 2)
+    rate = {name: g["lr"] for names, g in groups for name in names}
+    # Embeddings and blocks 0-1 are frozen: no gradient, in no group.
+    assert "transformer.wte.weight" not in rate
+    assert "transformer.h.1.mlp.c_fc.weight" not in rate
+    assert not network.transformer.h[1].mlp.c_fc.weight.requires_grad
+    assert network.transformer.h[2].mlp.c_fc.weight.requires_grad
+    # Block i learns at 0.5 ** (n_layer - i); the final LayerNorm at 1.
+    assert rate["transformer.h.2.mlp.c_fc.weight"] == 0.5 ** (n_layer - 2)
+    assert rate[f"transformer.h.{n_layer - 1}.ln_1.bias"] == 0.5
+    assert rate["transformer.ln_f.weight"] == 1.0
 
 
 FORMAT_FILES = {

@@ -1,0 +1,257 @@
+"""Strategies, baselines and regression: checked against scikit-learn."""
+import biom
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+import safetensors.torch
+import torch
+from qiime2.plugins.mgm.actions import (fit_classifier, fit_regressor,
+                                        predict_classification,
+                                        predict_regression,
+                                        regress_samples_cv,
+                                        summarize_training)
+from qiime2.plugins.sample_classifier.actions import scatterplot
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from ..mgm import evaluation, heads, splits
+from ..mgm import model as mgm_model
+from ..mgm.strategies import samples_of
+from ..mgm.tokens import tokenize
+from ..mgm.training import TrainingDiverged
+from . import _data
+from .test_classification import data, export_page, subset_metadata  # noqa
+
+FAST = {"epochs": 1, "batch_size": 8, "device": "cpu", "random_state": 1}
+
+
+@pytest.fixture(scope="module")
+def views(data):  # noqa: F811
+    table, taxonomy, metadata = data
+    return table.view(biom.Table), taxonomy.view(pd.Series), metadata
+
+
+def relative_abundances(table, taxonomy):
+    vocabulary = _data.pretrained().vocabulary
+    sentences, _ = tokenize(table, taxonomy, vocabulary)
+    return samples_of(table, taxonomy, vocabulary, sentences).abundances
+
+
+# --- stored estimators equal scikit-learn's ---------------------------------
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_stored_forest_predicts_as_scikit_learn(task):
+    rng = np.random.default_rng(0)
+    features = rng.random((60, 8))
+    targets = (np.array(["a", "b", "c"])[rng.integers(0, 3, 60)]
+               if task == "classification" else rng.normal(size=60))
+    forest = heads.fit_forest(features, targets, task, 3)
+    arrays = heads.forest_arrays(forest)
+    new = rng.random((25, 8))
+    expected = (forest.predict_proba(new) if task == "classification"
+                else forest.predict(new)[:, None])
+    np.testing.assert_allclose(heads.forest_predict(arrays, new), expected,
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("classes", [2, 3, None])
+def test_stored_linear_model_predicts_as_scikit_learn(classes):
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(50, 6)) * 3 + 1
+    task = "regression" if classes is None else "classification"
+    targets = (rng.normal(size=50) if classes is None
+               else rng.integers(0, classes, 50))
+    splits_ = splits.kfold(50, 5, 0, None if classes is None else targets)
+    arrays = heads.fit_linear(features, targets, task, splits_)
+    scaled = (features - features.mean(0)) / features.std(0)
+    model = heads.fit_penalised(task, scaled, targets, splits_)
+    assert isinstance(model, LogisticRegression if classes else Ridge)
+    expected = (model.predict(scaled) if classes is None
+                else model.predict_proba(scaled))
+    np.testing.assert_allclose(heads.linear_predict(arrays, features, task),
+                               expected, atol=1e-9)
+
+
+def test_forest_strategy_equals_a_plain_random_forest(views, data):  # noqa
+    """fit-classifier/predict-classification with 'forest' give what
+    scikit-learn's forest gives on the genus relative abundances."""
+    table, taxonomy, metadata = views
+    classifier, = fit_classifier(data[0], data[1],
+                                 metadata.get_column("diet"),
+                                 strategy="forest", random_state=4)
+    model = classifier.view(mgm_model.MGMModel)
+    assert model.manifest["strategy"] == "forest"
+    assert model.manifest["weights"] == {"forest": 1.0}
+    got = predict_classification(data[0], data[1], classifier
+                                 ).probabilities.view(pd.DataFrame)
+    abundances = relative_abundances(table, taxonomy)
+    present = abundances.columns[(abundances > 0).any()]
+    labels = metadata.get_column("diet").to_series().reindex(
+        abundances.index)
+    reference = RandomForestClassifier(500, random_state=4).fit(
+        abundances[present].to_numpy(), labels)
+    expected = reference.predict_proba(abundances[present].to_numpy())
+    np.testing.assert_allclose(got.loc[abundances.index].to_numpy(),
+                               expected, atol=1e-12)
+
+
+# --- strategies ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def blended(data):  # noqa: F811
+    table, taxonomy, metadata = data
+    return fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                          groups=metadata.get_column("mouseID"),
+                          random_state=2)[0]
+
+
+def test_blend_records_its_choice_and_is_deterministic(data, blended):  # noqa
+    table, taxonomy, metadata = data
+    manifest = blended.view(mgm_model.MGMModel).manifest
+    assert manifest["strategy"] == "blend"
+    weight = manifest["weights"]["forest"]
+    assert weight in (0, 0.25, 0.5, 0.75, 1)
+    assert manifest["weights"]["linear"] == 1 - weight
+    scores = manifest["blend_selection"]["scores"]
+    assert scores[str(weight)] == max(scores.values())
+    assert manifest["parameters"]["groups"] == "mouseID"
+    again, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                            groups=metadata.get_column("mouseID"),
+                            random_state=2)
+    first, second = (predict_classification(table, taxonomy, m)
+                     .probabilities.view(pd.DataFrame)
+                     for m in (blended, again))
+    assert np.array_equal(first.to_numpy(), second.to_numpy())
+    assert np.allclose(first.sum(1), 1)
+
+
+def test_summarize_training_of_a_blend(blended, tmp_path):
+    visualization, = summarize_training(blended)
+    page = export_page(visualization)
+    assert "Blend weight" in page and "MGM blend" in page
+
+
+@pytest.mark.parametrize("strategy", ["probe", "lp-ft", "ensemble"])
+def test_each_strategy_fits_and_predicts(data, strategy):  # noqa: F811
+    table, taxonomy, metadata = data
+    classifier, = fit_classifier(table, taxonomy,
+                                 metadata.get_column("diet"),
+                                 strategy=strategy, **FAST)
+    model = classifier.view(mgm_model.MGMModel)
+    assert model.manifest["strategy"] == strategy
+    if strategy == "lp-ft":
+        assert model.manifest["start_model"]["head"] == "probe"
+    if strategy == "ensemble":
+        assert model.manifest["weights"] == {"network": 0.5, "forest": 0.5}
+    probabilities = predict_classification(
+        table, taxonomy, classifier).probabilities.view(pd.DataFrame)
+    assert list(probabilities.columns) == ["BK", "Western"]
+    assert np.allclose(probabilities.sum(1), 1)
+
+
+def test_frozen_lower_layers_stay_pretrained(data):  # noqa: F811
+    table, taxonomy, metadata = data
+    classifier, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                                 strategy="fine-tune", freeze_layers=2,
+                                 layer_decay=0.8, warmup_steps=1, **FAST)
+    tuned = classifier.view(mgm_model.MGMModel).backbone.state_dict()
+    pretrained = _data.pretrained().backbone.state_dict()
+    assert torch.equal(tuned["h.1.mlp.c_fc.weight"],
+                       pretrained["h.1.mlp.c_fc.weight"])
+    assert torch.equal(tuned["wte.weight"], pretrained["wte.weight"])
+    assert not torch.equal(tuned["h.7.mlp.c_fc.weight"],
+                           pretrained["h.7.mlp.c_fc.weight"])
+
+
+def test_diverged_training_keeps_no_model(data):  # noqa: F811
+    table, taxonomy, metadata = data
+    with pytest.raises(TrainingDiverged, match="Lower the learning rate"):
+        fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                       strategy="fine-tune", learning_rate=1e6,
+                       **{**FAST, "epochs": 3})
+
+
+# --- splits -------------------------------------------------------------------
+def test_group_splits_keep_subjects_whole():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"m{i}" for i in range(12)], 4)
+    strata = np.where(rng.random(48) < 0.5, "a", "b")
+    for train, test in splits.kfold(48, 4, 0, strata, groups):
+        assert set(groups[train]).isdisjoint(groups[test])
+    for train, test in splits.inner_splits(strata, True, 0, groups):
+        assert set(groups[train]).isdisjoint(groups[test])
+    targets = pd.Series(rng.normal(size=48), index=[f"s{i}" for i in
+                                                    range(48)])
+    train, test = splits.holdout_split(
+        targets, 0.25, 0, pd.Series(groups, index=targets.index),
+        classes=False)
+    grouped = pd.Series(groups, index=targets.index)
+    assert set(grouped[train]).isdisjoint(grouped[test])
+
+
+def test_sign_flip_p_is_exact():
+    assert evaluation.sign_flip_p([0.1, 0.2, 0.05, 0.3, 0.1]) == 2 / 32
+    assert evaluation.sign_flip_p([0.1, -0.1]) == 1.0
+
+
+def test_scores_agree_with_scikit_learn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    truth = pd.Series(list("aabbbab"), index=list("0123456"))
+    p = np.array([.9, .6, .3, .2, .4, .45, .7])
+    probabilities = pd.DataFrame({"a": p, "b": 1 - p}, index=truth.index)
+    scores = evaluation.classification_scores(truth, probabilities)
+    assert scores["ROC-AUC"] == roc_auc_score(truth == "a", p)
+    assert scores["PR-AUC"] == average_precision_score(truth == "a", p)
+    # Predicted a: 0, 1, 6; true a: 0, 1, 5.
+    assert scores["sensitivity"] == 2 / 3 and scores["specificity"] == 3 / 4
+
+
+# --- regression -----------------------------------------------------------------
+def test_regression_end_to_end(data, tmp_path):  # noqa: F811
+    table, taxonomy, metadata = data
+    days = metadata.get_column("relativeTime")
+    regressor, = fit_regressor(table, taxonomy, days, strategy="probe")
+    assert str(regressor.type) == "MGMModel[Regressor]"
+    predicted, = predict_regression(table, taxonomy, regressor)
+    values = predicted.view(pd.Series)
+    assert set(values.index) == set(metadata.ids)
+    assert values.std() > 0
+    result = regress_samples_cv(table, taxonomy, days, cv=3,
+                                groups=metadata.get_column("mouseID"))
+    page = export_page(result.accuracy_results)
+    assert "R²" in page and "RandomForest (genus table)" in page
+    assert "ridge" in page
+    plot, = scatterplot(result.predictions, days)
+    assert "html" in export_page(plot).lower()
+    with pytest.raises(TypeError):  # a regressor is not a classifier
+        predict_classification(table, taxonomy, regressor)
+
+
+def test_regression_needs_numbers(views):
+    table, taxonomy, metadata = views
+    from ..actions.regression import fit_regressor as fit
+    with pytest.raises(ValueError, match="categorical; a regressor"):
+        fit(table, taxonomy, metadata.get_column("diet"))
+
+
+# --- damaged predictors -----------------------------------------------------------
+def test_damaged_heads_are_rejected(blended, tmp_path):
+    directory = tmp_path / "model"
+    blended.export_data(str(directory))
+    heads_file = directory / mgm_model.HEADS_FILE
+    stored = safetensors.torch.load_file(str(heads_file))
+    stored["linear.coef"][0, 0] = float("nan")
+    safetensors.torch.save_file(stored, str(heads_file))
+    with pytest.raises(mgm_model.ModelError, match="checksum"):
+        mgm_model.load(directory)
+    mgm_model.write_checksums(directory)
+    with pytest.raises(mgm_model.ModelError, match="infinite or NaN"):
+        mgm_model.load(directory)
+    heads_file.unlink()
+    (directory / "SHA256SUMS").unlink()
+    with pytest.raises(mgm_model.ModelError, match="heads.safetensors is "
+                                                   "missing"):
+        mgm_model.load(directory)
+
+
+def test_subset_metadata_has_both_diets():
+    assert set(subset_metadata().to_dataframe()["diet"]) == {"BK", "Western"}
