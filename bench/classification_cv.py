@@ -1,19 +1,17 @@
-"""5-fold cross-validated ROC-AUC of MGM classifiers against baselines.
+"""5-fold cross-validated ROC-AUC of every classification strategy and
+both baselines, on the same folds, beside the published figures.
 
-Methods, all on the same vocabulary-genus table and the same folds:
-fine-tuned MGM, MGM trained from scratch (same architecture, random
-weights), a logistic-regression probe on pretrained MGM embeddings, and a
-random forest on genus relative abundances (as q2-sample-classifier uses).
-
-Tasks: mouse diet (BK vs Western; samples of one mouse in one fold) and
-GlobalPatterns environment (host / aquatic / soil-sediment; mock
-communities left out).
+Cohorts: the six disease-vs-control cohorts of ``../shared/data/disease``
+(published MGM, RandomForest and TabPFN AUROC from the independent
+benchmark, same split: StratifiedKFold(5, shuffle, seed 42), score = mean
+of the 5 fold AUROCs) and the mouse diet data (folds grouped by mouse).
 
     .venv/bin/python bench/classification_cv.py [--data ../shared/data]
+        [--strategies blend,probe,forest] [--cohorts T2D,ASD,...]
 
-Defaults keep it short on a CPU: at most 15 epochs, and sentences cut to
-their 158 top-ranked genera (GlobalPatterns samples have 200-490; mouse
-samples at most 23, so the cut only touches GlobalPatterns).
+'forest' and 'probe' are the baselines every evaluation report shows;
+'fine-tune', 'lp-ft' and 'ensemble' train MGM and take minutes to hours
+per cohort on a CPU (``--epochs`` bounds them).
 """
 import argparse
 import time
@@ -24,130 +22,64 @@ import biom
 import numpy as np
 import pandas as pd
 import qiime2
-import torch
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from q2_mgm.mgm import classification as clf
+from q2_mgm.mgm import evaluation, strategies
 from q2_mgm.mgm import model as mgm_model
 from q2_mgm.mgm.engine import Engine
-from q2_mgm.mgm.tokens import genus_table, tokenize
-from q2_mgm.mgm.training import TrainingSettings
+from q2_mgm.mgm.splits import cv_folds
+from q2_mgm.mgm.tokens import tokenize
+from q2_mgm.mgm.training import FINE_TUNING
 
-ENVIRONMENTS = {"Feces": "host", "Skin": "host", "Tongue": "host",
-                "Freshwater": "aquatic", "Freshwater (creek)": "aquatic",
-                "Ocean": "aquatic", "Soil": "soil/sediment",
-                "Sediment (estuary)": "soil/sediment"}
-
-
-def load(data, name):
-    table = qiime2.Artifact.load(str(data / f"{name}-table.qza"))
-    taxonomy = qiime2.Artifact.load(str(data / f"{name}-taxonomy.qza"))
-    metadata = pd.read_csv(data / f"{name}-metadata.tsv", sep="\t",
-                           index_col=0, dtype=str)
-    return table.view(biom.Table), taxonomy.view(pd.Series), metadata
+PUBLISHED = ("published_auroc_MGM", "published_auroc_RandomForest",
+             "published_auroc_TabPFN")
 
 
-def mouse_task(data):
-    table, taxonomy, metadata = load(data, "mouse")
-    return table, taxonomy, metadata["diet"], metadata["mouseID"]
+def load(data, name, column, group_column=None):
+    table = qiime2.Artifact.load(str(data / f"{name}-table.qza")
+                                 ).view(biom.Table)
+    taxonomy = qiime2.Artifact.load(str(data / f"{name}-taxonomy.qza")
+                                    ).view(pd.Series)
+    metadata = qiime2.Metadata.load(str(data / f"{name}-metadata.tsv")
+                                    ).to_dataframe()
+    groups = None if group_column is None else metadata[group_column]
+    return table, taxonomy, metadata[column].astype(str), groups
 
 
-def globalpatterns_task(data):
-    table, taxonomy, metadata = load(data, "globalpatterns")
-    labels = metadata["SampleType"].map(ENVIRONMENTS).dropna()
-    return table.filter(labels.index, inplace=False), taxonomy, labels, None
-
-
-def relative_genera(table, taxonomy, vocabulary, sample_ids):
-    genera = genus_table(table, taxonomy, vocabulary)
-    counts = pd.DataFrame(genera.counts.toarray(), index=genera.sample_ids)
-    counts = counts.loc[sample_ids]
-    return counts.div(counts.sum(1), axis=0).to_numpy()
-
-
-def sklearn_cv(estimator, features, labels, folds):
-    probabilities = []
-    for k in sorted(folds.unique()):
-        train, test = folds != k, folds == k
-        estimator.fit(features[train.to_numpy()], labels[train])
-        probabilities.append(pd.DataFrame(
-            estimator.predict_proba(features[test.to_numpy()]),
-            index=labels.index[test], columns=estimator.classes_))
-    return pd.concat(probabilities)
-
-
-def mgm_cv(start, sentences, labels, folds, settings, fraction):
-    probabilities = []
-    for k in sorted(folds.unique()):
-        train = np.flatnonzero((folds != k).to_numpy())
-        test = np.flatnonzero((folds == k).to_numpy())
-        fitted = clf.fine_tune(
-            start, sentences.subset(train), labels.iloc[train],
-            replace(settings, validation_fraction=fraction))
-        probabilities.append(clf.predict(Engine(fitted, device="cpu"),
-                                         sentences.subset(test))[1])
-    return pd.concat(probabilities)
-
-
-def random_start(pretrained, seed):
-    """The pretrained architecture with random weights."""
-    torch.manual_seed(seed)
-    network = mgm_model.build_network(pretrained.network.config,
-                                      "pretrained")
-    return mgm_model.MGMModel(network, pretrained.vocabulary,
-                              {"kind": "pretrained", "source": {}})
-
-
-def fold_aucs(truth, probabilities, folds):
-    return [clf.roc_auc(truth[folds == k],
-                        probabilities.loc[folds.index[folds == k]])
-            for k in sorted(folds.unique())]
-
-
-def run_task(name, task, pretrained, args):
+def cross_validate(task, pretrained, methods, settings, seed):
+    """Mean of the per-fold ROC-AUCs of each method on the same folds."""
     table, taxonomy, labels, groups = task
-    sentences, _ = tokenize(table, taxonomy, pretrained.vocabulary,
-                            max_length=args.max_length)
-    labels = labels.reindex(sentences.sample_ids).astype(str)
-    labels.name = "label"
-    folds = clf.cv_folds(labels, args.folds, args.seed, groups)
-    settings = TrainingSettings(epochs=args.epochs, learning_rate=args.lr,
-                                batch_size=args.batch_size,
-                                patience=args.patience,
-                                random_state=args.seed, device="cpu",
-                                threads=args.threads)
-    scratch = TrainingSettings(**{**settings.as_dict(),
-                                  "learning_rate": args.scratch_lr})
-    embeddings = Engine(pretrained, device="cpu").embed(sentences)
-    abundances = relative_genera(table, taxonomy, pretrained.vocabulary,
-                                 sentences.sample_ids)
-    methods = {
-        "MGM fine-tuned": lambda: mgm_cv(pretrained, sentences, labels,
-                                         folds, settings, args.validation),
-        "MGM from scratch": lambda: mgm_cv(
-            random_start(pretrained, args.seed), sentences, labels, folds,
-            scratch, args.validation),
-        "LR probe (pretrained emb.)": lambda: sklearn_cv(
-            make_pipeline(StandardScaler(),
-                          LogisticRegression(C=0.1, max_iter=5000)),
-            embeddings, labels, folds),
-        "RandomForest (genera)": lambda: sklearn_cv(
-            RandomForestClassifier(500, random_state=args.seed, n_jobs=-1),
-            abundances, labels, folds),
-    }
-    rows = []
-    for method, fit in methods.items():
-        start = time.time()
-        aucs = fold_aucs(labels, fit(), folds)
-        rows.append({"task": name, "method": method,
-                     "ROC-AUC mean": np.nanmean(aucs),
-                     "ROC-AUC sd": np.nanstd(aucs),
-                     "folds": " ".join(f"{a:.2f}" for a in aucs),
-                     "seconds": round(time.time() - start)})
-        print(rows[-1], flush=True)
+    sentences, _ = tokenize(table, taxonomy, pretrained.vocabulary)
+    samples = strategies.samples_of(table, taxonomy, pretrained.vocabulary,
+                                    sentences)
+    ids = sentences.sample_ids
+    labels = labels.reindex(ids).rename("label")
+    classes = sorted(labels.unique())
+    folds = cv_folds(labels, 5, seed,
+                     None if groups is None else groups.reindex(ids),
+                     classes=True)
+    rows = {}
+    for method in methods:
+        start, predicted, chosen = time.time(), [], []
+        for k in sorted(folds.unique()):
+            train = np.flatnonzero((folds != k).to_numpy())
+            test = np.flatnonzero((folds == k).to_numpy())
+            fitted = strategies.fit(
+                method, pretrained, samples.subset(train),
+                labels.iloc[train], settings, classes, "balanced",
+                None if groups is None
+                else groups.reindex(ids).to_numpy()[train])
+            predicted.append(strategies.predict(
+                fitted, Engine(fitted, "cpu"), samples.subset(test)))
+            chosen.append(fitted.manifest["weights"].get("forest"))
+        probabilities = pd.concat(predicted)
+        aucs = [evaluation.roc_auc(labels[ids_], probabilities.loc[ids_])
+                for _, ids_ in evaluation.by_fold(folds)]
+        rows[method] = {"ROC-AUC": float(np.mean(aucs)),
+                        "folds": " ".join(f"{a:.2f}" for a in aucs),
+                        "forest weights": " ".join(
+                            "-" if w is None else f"{w:g}" for w in chosen),
+                        "seconds": round(time.time() - start)}
+        print(method, rows[method], flush=True)
     return rows
 
 
@@ -156,28 +88,45 @@ def main():
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2]
                         / "shared" / "data")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--scratch-lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--validation", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-length", type=int, default=160,
-                        help="sentence length (top-ranked genera kept)")
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--tasks", default="mouse,globalpatterns")
+    parser.add_argument("--strategies", default="blend,probe,forest")
+    parser.add_argument("--cohorts", default="",
+                        help="comma-separated name prefixes (default: all)")
+    parser.add_argument("--epochs", type=int, default=FINE_TUNING.epochs)
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     pretrained = mgm_model.load_pretrained()
-    tasks = {"mouse diet (grouped by mouse)": mouse_task,
-             "GlobalPatterns environment (3 classes)": globalpatterns_task}
-    rows = []
+    settings = replace(FINE_TUNING, epochs=args.epochs, device="cpu",
+                       random_state=args.seed)
+    methods = args.strategies.split(",")
+    cohorts = pd.read_csv(args.data / "disease" / "cohorts.tsv", sep="\t",
+                          index_col="name")
+    tasks = {name: (lambda name=name: load(args.data / "disease", name,
+                                           "label"))
+             for name in cohorts.index}
+    tasks["mouse diet (grouped)"] = lambda: load(args.data, "mouse", "diet",
+                                                 "mouseID")
+    wanted = [w for w in args.cohorts.split(",") if w]
+    table = []
     for name, task in tasks.items():
-        if name.split()[0].lower() in args.tasks.lower():
-            rows += run_task(name, task(args.data), pretrained, args)
-    table = pd.DataFrame(rows).set_index(["task", "method"])
-    print(table.to_string(float_format="{:.3f}".format))
+        if wanted and not any(name.startswith(w) for w in wanted):
+            continue
+        print(f"== {name}", flush=True)
+        rows = cross_validate(task(), pretrained, methods, settings,
+                              args.seed)
+        row = {"cohort": name, **{m: r["ROC-AUC"] for m, r in rows.items()}}
+        if name in cohorts.index:
+            row.update({c.split("_")[-1] + " (published)":
+                        cohorts.loc[name, c] for c in PUBLISHED})
+        table.append(row)
+    result = pd.DataFrame(table).set_index("cohort")
+    disease = result.index.isin(cohorts.index)
+    if disease.sum() > 1:
+        result.loc["mean of disease cohorts"] = result[disease].mean()
+    print(result.to_string(float_format="{:.3f}".format))
+    if {"blend", "forest"} <= set(result.columns):
+        gap = result.loc[disease, "blend"] - result.loc[disease, "forest"]
+        print(f"blend - forest on the disease cohorts: mean {gap.mean():+.3f}"
+              f", blend >= forest in {(gap >= 0).sum()} of {len(gap)}")
 
 
 if __name__ == "__main__":

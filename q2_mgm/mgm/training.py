@@ -127,7 +127,8 @@ def parameter_groups(network, weight_decay, learning_rate=1.0,
     embeddings and the k lowest blocks are frozen; with ``layer_decay``
     d < 1 a block j levels below the top learns at ``learning_rate * d**j``
     (layer-wise learning-rate decay)."""
-    n_layer = network.config.n_layer
+    # Under DistributedDataParallel the network is its ``module``.
+    n_layer = getattr(network, "module", network).config.n_layer
     exempt = {id(p) for module in network.modules()
               if isinstance(module, torch.nn.LayerNorm)
               for p in module.parameters()}
