@@ -25,7 +25,8 @@ from ..mgm.model import MGMModel
 from ..mgm.tokens import genus_table
 from . import _data
 
-FAST = {"strategy": "fine-tune", "epochs": 2, "batch_size": 8, "device": "cpu", "random_state": 1}
+FAST = {"strategy": "fine-tune", "epochs": 2, "batch_size": 8,
+        "device": "cpu", "random_state": 1}
 
 
 def export_page(visualization):

@@ -3,7 +3,6 @@ import biom
 import numpy as np
 import pandas as pd
 import pytest
-import qiime2
 import safetensors.torch
 import torch
 from qiime2.plugins.mgm.actions import (fit_classifier, fit_regressor,
@@ -12,7 +11,7 @@ from qiime2.plugins.mgm.actions import (fit_classifier, fit_regressor,
                                         regress_samples_cv,
                                         summarize_training)
 from qiime2.plugins.sample_classifier.actions import scatterplot
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from ..mgm import evaluation, heads, splits
@@ -72,7 +71,8 @@ def test_stored_linear_model_predicts_as_scikit_learn(classes):
                                expected, atol=1e-9)
 
 
-def test_forest_strategy_equals_a_plain_random_forest(views, data):  # noqa
+def test_forest_strategy_equals_a_plain_random_forest(views,
+                                                      data):  # noqa: F811
     """fit-classifier/predict-classification with 'forest' give what
     scikit-learn's forest gives on the genus relative abundances."""
     table, taxonomy, metadata = views
@@ -95,7 +95,7 @@ def test_forest_strategy_equals_a_plain_random_forest(views, data):  # noqa
                                expected, atol=1e-12)
 
 
-# --- strategies ---------------------------------------------------------------
+# --- strategies --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def blended(data):  # noqa: F811
     table, taxonomy, metadata = data
@@ -104,7 +104,8 @@ def blended(data):  # noqa: F811
                           random_state=2)[0]
 
 
-def test_blend_records_its_choice_and_is_deterministic(data, blended):  # noqa
+def test_blend_records_its_choice_and_is_deterministic(
+        data, blended):  # noqa: F811
     table, taxonomy, metadata = data
     manifest = blended.view(mgm_model.MGMModel).manifest
     assert manifest["strategy"] == "blend"
@@ -170,7 +171,7 @@ def test_diverged_training_keeps_no_model(data):  # noqa: F811
                        **{**FAST, "epochs": 3})
 
 
-# --- splits -------------------------------------------------------------------
+# --- splits ------------------------------------------------------------------
 def test_group_splits_keep_subjects_whole():
     rng = np.random.default_rng(0)
     groups = np.repeat([f"m{i}" for i in range(12)], 4)
@@ -205,7 +206,7 @@ def test_scores_agree_with_scikit_learn():
     assert scores["sensitivity"] == 2 / 3 and scores["specificity"] == 3 / 4
 
 
-# --- regression -----------------------------------------------------------------
+# --- regression --------------------------------------------------------------
 def test_regression_end_to_end(data, tmp_path):  # noqa: F811
     table, taxonomy, metadata = data
     days = metadata.get_column("relativeTime")
@@ -233,7 +234,7 @@ def test_regression_needs_numbers(views):
         fit(table, taxonomy, metadata.get_column("diet"))
 
 
-# --- damaged predictors -----------------------------------------------------------
+# --- damaged predictors ------------------------------------------------------
 def test_damaged_heads_are_rejected(blended, tmp_path):
     directory = tmp_path / "model"
     blended.export_data(str(directory))
@@ -255,3 +256,42 @@ def test_damaged_heads_are_rejected(blended, tmp_path):
 
 def test_subset_metadata_has_both_diets():
     assert set(subset_metadata().to_dataframe()["diet"]) == {"BK", "Western"}
+
+
+# --- command line --------------------------------------------------------------
+@pytest.mark.slow
+def test_cli_evaluations_feed_sample_classifier(data, tmp_path):  # noqa: F811
+    from .test_classification import qiime
+    table, taxonomy, metadata = data
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    metadata.save(str(tmp_path / "metadata.tsv"))
+    inputs = ["--i-table", str(tmp_path / "table.qza"),
+              "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
+              "--m-metadata-file", str(tmp_path / "metadata.tsv"),
+              "--m-groups-file", str(tmp_path / "metadata.tsv"),
+              "--m-groups-column", "mouseID"]
+    run = qiime("mgm", "classify-samples-cv", *inputs,
+                "--m-metadata-column", "diet", "--p-cv", "3",
+                "--output-dir", str(tmp_path / "cv"))
+    assert run.returncode == 0, run.stderr
+    matrix = qiime("sample-classifier", "confusion-matrix",
+                   "--i-predictions", str(tmp_path / "cv" /
+                                          "forest_predictions.qza"),
+                   "--i-probabilities", str(tmp_path / "cv" /
+                                            "forest_probabilities.qza"),
+                   "--m-truth-file", str(tmp_path / "metadata.tsv"),
+                   "--m-truth-column", "diet",
+                   "--o-visualization", str(tmp_path / "matrix.qzv"))
+    assert matrix.returncode == 0, matrix.stderr
+    run = qiime("mgm", "regress-samples", *inputs,
+                "--m-metadata-column", "relativeTime", "--p-strategy",
+                "probe", "--output-dir", str(tmp_path / "regression"))
+    assert run.returncode == 0, run.stderr
+    scatter = qiime("sample-classifier", "scatterplot",
+                    "--i-predictions", str(tmp_path / "regression" /
+                                           "predictions.qza"),
+                    "--m-truth-file", str(tmp_path / "metadata.tsv"),
+                    "--m-truth-column", "relativeTime",
+                    "--o-visualization", str(tmp_path / "scatter.qzv"))
+    assert scatter.returncode == 0, scatter.stderr
