@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import log_loss, mean_squared_error
 from sklearn.preprocessing import StandardScaler
 
+from .engine import available_cores
+
 FOREST_TREES = 500
 # Inverse penalty C of logistic regression, penalty alpha of ridge.
 PENALTIES = {"classification": tuple(np.logspace(-4, 2, 7)),
@@ -28,8 +30,10 @@ def fit_forest(features, targets, task, random_state, threads=1):
     defaults (q2-sample-classifier's estimator)."""
     cls = RandomForestClassifier if task == "classification" \
         else RandomForestRegressor
+    # The number of jobs does not change the trees (their seeds are drawn
+    # first), only the time.
     forest = cls(n_estimators=FOREST_TREES, random_state=random_state,
-                 n_jobs=threads or None)
+                 n_jobs=threads or available_cores())
     return forest.fit(features, targets)
 
 
