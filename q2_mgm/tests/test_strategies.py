@@ -258,7 +258,7 @@ def test_subset_metadata_has_both_diets():
     assert set(subset_metadata().to_dataframe()["diet"]) == {"BK", "Western"}
 
 
-# --- command line --------------------------------------------------------------
+# --- command line ---------------------------------------------------------
 @pytest.mark.slow
 def test_cli_evaluations_feed_sample_classifier(data, tmp_path):  # noqa: F811
     from .test_classification import qiime
