@@ -57,9 +57,17 @@ def cross_validate(task, pretrained, methods, settings, seed):
     folds = cv_folds(labels, 5, seed,
                      None if groups is None else groups.reindex(ids),
                      classes=True)
-    rows = {}
+    rows, out = {}, {}
     for method in methods:
         start, predicted, chosen = time.time(), [], []
+        if method == "ensemble" and {"fine-tune", "forest"} <= set(out):
+            # The ensemble trains the very network 'fine-tune' trains (same
+            # seed and settings): its probabilities are the mean of both.
+            out[method] = (out["fine-tune"] + out["forest"]) / 2
+            rows[method] = summary(labels, out[method], folds, [0.5] * 5,
+                                   time.time() - start)
+            print(method, rows[method], flush=True)
+            continue
         for k in sorted(folds.unique()):
             train = np.flatnonzero((folds != k).to_numpy())
             test = np.flatnonzero((folds == k).to_numpy())
@@ -71,16 +79,21 @@ def cross_validate(task, pretrained, methods, settings, seed):
             predicted.append(strategies.predict(
                 fitted, Engine(fitted, "cpu"), samples.subset(test)))
             chosen.append(fitted.manifest["weights"].get("forest"))
-        probabilities = pd.concat(predicted)
-        aucs = [evaluation.roc_auc(labels[ids_], probabilities.loc[ids_])
-                for _, ids_ in evaluation.by_fold(folds)]
-        rows[method] = {"ROC-AUC": float(np.mean(aucs)),
-                        "folds": " ".join(f"{a:.2f}" for a in aucs),
-                        "forest weights": " ".join(
-                            "-" if w is None else f"{w:g}" for w in chosen),
-                        "seconds": round(time.time() - start)}
+        out[method] = pd.concat(predicted).loc[ids]
+        rows[method] = summary(labels, out[method], folds, chosen,
+                               time.time() - start)
         print(method, rows[method], flush=True)
     return rows
+
+
+def summary(labels, probabilities, folds, chosen, seconds):
+    aucs = [evaluation.roc_auc(labels[ids], probabilities.loc[ids])
+            for _, ids in evaluation.by_fold(folds)]
+    return {"ROC-AUC": float(np.mean(aucs)),
+            "folds": " ".join(f"{a:.2f}" for a in aucs),
+            "forest weights": " ".join("-" if w is None else f"{w:g}"
+                                       for w in chosen),
+            "seconds": round(seconds)}
 
 
 def main():

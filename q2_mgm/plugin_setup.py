@@ -5,6 +5,8 @@ Types, formats and artifact classes are registered below; the modules of
 per domain.
 """
 import importlib
+import logging
+import sys
 
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Citations, Plugin
@@ -14,6 +16,16 @@ from .plugin import formats
 from .plugin.types import (Classifier, GenerationLabels, MGMEmbeddings,
                            MGMModel, PerturbationEffects, Pretrained,
                            Regressor)
+
+# Progress (epochs, folds, perturbations) on stderr: shown by the Python
+# API, and by the qiime command with --verbose.
+progress = logging.getLogger("q2_mgm")
+if not progress.handlers:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("q2-mgm: %(message)s"))
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
 
 citations = Citations.load("citations.bib", package="q2_mgm")
 

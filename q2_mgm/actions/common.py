@@ -52,11 +52,6 @@ def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
     groups = None
     if metadata is not None:
         groups = categorical_labels(sentences.sample_ids, metadata)
-        if groups.empty:
-            raise ValueError(
-                f"No sample of the table has a value in the metadata column "
-                f"{metadata.name!r}. Check that the metadata belongs to this "
-                "table.")
         sentences = sentences.select(groups.index)
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads)

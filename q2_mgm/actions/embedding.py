@@ -55,6 +55,14 @@ def cosine_distances(embeddings):
 def embedding_distance(embeddings: pd.DataFrame) -> skbio.DistanceMatrix:
     if len(embeddings) < 2:
         raise ValueError("At least two samples are needed for distances.")
+    unstorable = [str(i) for i in embeddings.index
+                  if any(c in str(i) for c in ",\t\n")]
+    if unstorable:
+        raise ValueError(
+            f"{len(unstorable)} sample ID(s) contain a comma, tab or line "
+            f"break ({', '.join(map(repr, unstorable[:3]))}), which QIIME "
+            "2's distance matrix format cannot store. Rename those samples "
+            "(in the table and metadata) and embed again.")
     return skbio.DistanceMatrix(cosine_distances(embeddings),
                                 ids=[str(i) for i in embeddings.index])
 

@@ -1,6 +1,7 @@
 """What the classification and regression actions share: fitting and
 predicting with any strategy, and evaluating the chosen strategy beside
 the baselines on the same splits."""
+import logging
 from dataclasses import fields, replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..mgm.training import FINE_TUNING, TrainingSettings
 from .common import model_or_pretrained, sentences_of
 
 FOLD_COLUMN = "fold"
+log = logging.getLogger("q2_mgm")
 WEIGHT_COLUMN = "forest weight"
 
 
@@ -94,6 +96,8 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
         train = ids.get_indexer(ids.intersection(train_ids, sort=False))
         test = ids.get_indexer(ids.intersection(test_ids, sort=False))
         for method in methods:
+            log.info("Fold %s of %d: fitting %s on %d samples", name,
+                     len(splits), method, len(train))
             fitted = strategies.fit(
                 method, start, samples.subset(train), targets.iloc[train],
                 settings, labels, params.get("class_weight", "none"),

@@ -15,6 +15,7 @@ profile: the model's own (learned by ``pretrain``) or, for a model without
 one, a Zipf law (abundance ∝ 1/rank). Ranks carry no exact abundances, so
 the abundances are a typical profile, not a prediction.
 """
+import re
 from dataclasses import dataclass
 
 import biom
@@ -203,6 +204,20 @@ def genus_lineage(token):
     return f"k__; p__; c__; o__; f__; {token}"
 
 
+def id_safe(labels):
+    """Label -> a distinct ASCII letters-digits-underscores form for sample
+    IDs (the label itself is in the labels output); any label (accents,
+    quotes, emoji) gives IDs every QIIME 2 format can store."""
+    slugs = {}
+    for k, label in enumerate(labels, start=1):
+        ascii_form = label.encode("ascii", "ignore").decode()
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", ascii_form).strip("_")
+        if not slug or slug in slugs.values():
+            slug = f"{slug or 'label'}{k}"
+        slugs[label] = slug
+    return slugs
+
+
 def generate_samples(model, n_samples, labels=None, sampling=None):
     """(table, taxonomy, labels) of ``n_samples`` per label (or in all)."""
     if n_samples < 1:
@@ -211,7 +226,8 @@ def generate_samples(model, n_samples, labels=None, sampling=None):
     prefixes, names = label_prefixes(model, labels, n_samples)
     sentences = sample_sentences(model, prefixes, sampling)
     if labels:
-        sample_ids = [f"synthetic-{label}-{i % n_samples + 1}"
+        slugs = id_safe(list(dict.fromkeys(names)))
+        sample_ids = [f"synthetic-{slugs[label]}-{i % n_samples + 1}"
                       for i, label in enumerate(names)]
     else:
         sample_ids = [f"synthetic-{i + 1}" for i in range(len(names))]

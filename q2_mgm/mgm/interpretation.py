@@ -16,6 +16,7 @@ the measure; no reference group is involved. A low similarity marks a genus
 with a large effect on the community's representation.
 """
 import itertools
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
                   "similarity_after", "shift", "wilcoxon_statistic",
                   "p_value", "q_value")
+
+log = logging.getLogger("q2_mgm")
 
 
 # Groups -------------------------------------------------------------------
@@ -243,7 +246,12 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
     """
     before = engine.embed(sentences, pooling=pooling)
     jobs = perturbation_jobs(sentences, genus_ids, modes)
+    log.info("Perturbing %d genera in %d samples", len(genus_ids),
+             len(sentences))
+    done = 0
     while chunk := list(itertools.islice(jobs, chunk_size)):
+        done += len(chunk)
+        log.info("%d perturbed samples embedded", done)
         after = before[[job[0] for job in chunk]]
         changed = [i for i, job in enumerate(chunk)
                    if not np.array_equal(job[3], sentences.sentence(job[0]))]

@@ -30,4 +30,11 @@ def sample_labels(sample_ids, values, missing="ignore", name=None,
                     "missing_samples to 'ignore' to leave them out.")
     labels = labels.dropna().astype(dtype)
     labels.name = name
+    if len(sample_ids) and labels.empty:
+        raise ValueError(
+            f"No sample of the table has a {name!r} value: the metadata "
+            "and the table do not share sample IDs (table: "
+            f"{', '.join(map(str, sample_ids[:3]))}; metadata: "
+            f"{', '.join(map(str, values.index[:3])) or 'none'}). Use the "
+            "metadata that belongs to this table, or fill in the column.")
     return labels

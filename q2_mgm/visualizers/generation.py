@@ -49,6 +49,14 @@ def generation_summary(output_dir: str, table: biom.Table,
     generated = genus_presence(generated_table, generated_taxonomy,
                                vocabulary)
     labelled = metadata is not None and generated_labels is not None
+    if labelled:
+        check_labels_cover(generated.index, generated_labels,
+                           "generated table", "generated labels (the "
+                           "generated_labels output of the same generate "
+                           "run)")
+        check_labels_cover(real.index, metadata.to_series(), "real table",
+                           f"metadata column {metadata.name!r}",
+                           every=False)
     real_labels = group_labels(
         real.index, metadata.to_series() if labelled else None)
     generated_labels = group_labels(
@@ -64,6 +72,18 @@ def generation_summary(output_dir: str, table: biom.Table,
         intro=(f"{len(real_labels)} real and {len(generated_labels)} "
                f"generated samples, compared by genus."),
         warnings=summary_warnings(real_labels, generated_labels, realism))
+
+
+def check_labels_cover(sample_ids, labels, table, source, every=True):
+    """Every sample (or, with ``every=False``, some sample) has a label,
+    or an error saying the inputs do not belong together."""
+    missing = pd.Index(sample_ids).difference(labels.dropna().index)
+    if len(missing) if every else len(missing) == len(sample_ids):
+        raise ValueError(
+            f"{len(missing)} of the {len(sample_ids)} samples of the "
+            f"{table} have no label in the {source} (for example "
+            f"{', '.join(map(str, missing[:3]))}): the inputs do not belong "
+            "together. Pass the labels made for this table.")
 
 
 def summary_warnings(real_labels, generated_labels, realism):
