@@ -39,8 +39,8 @@ def subjects(groups, sample_ids):
     """The subject of each sample as strings (None without groups)."""
     if groups is None:
         return None
-    return sample_labels(sample_ids, groups.to_series().astype(str),
-                         "error", groups.name).to_numpy()
+    return sample_labels(sample_ids, groups.to_series(), "error",
+                         groups.name).to_numpy()
 
 
 def fit_predictor(table, taxonomy, targets, model, groups, labels, params):

@@ -112,9 +112,14 @@ def fit_penalised(task, features, targets, splits, class_weight=None,
                 columns = np.searchsorted(classes, model.classes_)
                 held_out[np.ix_(test, columns)] = model.predict_proba(
                     features[test])
+        scored = np.zeros(len(targets), dtype=bool)
+        for _, test in splits:
+            scored[test] = True
         losses[penalty] = (
-            mean_squared_error(targets, held_out[:, 0]) if classes is None
-            else log_loss(targets, np.clip(held_out, 1e-15, 1),
+            mean_squared_error(targets[scored], held_out[scored, 0])
+            if classes is None
+            else log_loss(targets[scored],
+                          np.clip(held_out[scored], 1e-15, 1),
                           labels=classes))
     best = min(PENALTIES[task], key=losses.get)
     return penalised(task, best, class_weight, fit_intercept).fit(

@@ -51,21 +51,36 @@ def most_folds(targets, classes, groups=None):
 def inner_splits(targets, classes, random_state, groups=None,
                  n_splits=INNER_FOLDS):
     """Folds within a training set to choose settings (penalties, blend
-    weights): up to ``n_splits``, as many as the smallest class allows."""
-    if groups is not None and most_folds(targets, classes, groups) < 2:
+    weights): up to ``n_splits``, as many as the smallest class allows.
+    Each training part holds every class; where subjects make that
+    impossible, the folds are sample-wise (the choice of a setting may
+    then see a subject on both sides; the outer evaluation never does)."""
+    targets = np.asarray(targets)
+    if groups is not None:
+        found = (fitting_splits(targets, classes, random_state, groups,
+                                n_splits)
+                 if most_folds(targets, classes, groups) >= 2 else [])
+        if len(found) >= 2:
+            return found
         log.warning("Too few subjects per class to choose settings by "
                     "subject-wise cross-validation within the training "
                     "samples; choosing them with sample-wise folds.")
-        groups = None
-    n_splits = min(n_splits, most_folds(targets, classes, groups))
-    if n_splits < 2:
+    if min(n_splits, most_folds(targets, classes)) < 2:
         raise ValueError(
             "Choosing settings by cross-validation within the training "
-            "samples needs at least two samples (or subjects) of every "
-            "class there. Add samples, merge rare classes, or use the "
-            "'fine-tune' strategy.")
-    return kfold(len(targets), n_splits, random_state,
-                 np.asarray(targets) if classes else None, groups)
+            "samples needs at least two samples of every class there. Add "
+            "samples, merge rare classes, or use the 'fine-tune' strategy.")
+    return fitting_splits(targets, classes, random_state, None, n_splits)
+
+
+def fitting_splits(targets, classes, random_state, groups, n_splits):
+    """The folds whose training part holds every class."""
+    n_splits = min(n_splits, most_folds(targets, classes, groups))
+    everything = set(targets) if classes else set()
+    return [(train, test) for train, test in kfold(
+        len(targets), n_splits, random_state,
+        targets if classes else None, groups)
+        if everything <= set(targets[train])]
 
 
 def check_groups(targets, groups, folds, classes=True):
@@ -82,16 +97,16 @@ def check_groups(targets, groups, folds, classes=True):
     if classes:
         per_class = groups.groupby(targets).nunique()
         small = per_class[per_class < folds]
-        shown = ", ".join(f"{k!r} ({v})" for k, v in small.items())
+        problem = "groups per class, but " + ", ".join(
+            f"{k!r} ({v})" for k, v in small.items()) + " have fewer"
     else:
         small = [1] if groups.nunique() < folds else []
-        shown = f"the samples ({groups.nunique()})"
+        problem = f"groups, but there are {groups.nunique()}"
     if len(small):
         raise ValueError(
             f"Splitting into {folds} parts with groups needs at least "
-            f"{folds} {groups.name!r} groups per class, but {shown} have "
-            "fewer. Lower the number of folds (cv) or raise test_size, or "
-            "leave out the groups column.")
+            f"{folds} {groups.name!r} {problem}. Lower the number of folds "
+            "(cv) or raise test_size, or leave out the groups column.")
     return groups.to_numpy()
 
 

@@ -118,6 +118,10 @@ def genus_table(table, taxonomy, vocabulary):
             "The feature table holds negative, infinite or NaN values. MGM "
             "needs counts or relative frequencies (finite and >= 0); check "
             "the step that produced the table.")
+    if not matrix.count_nonzero():
+        raise ValueError(
+            "The feature table holds no counts (every value is 0). Check "
+            "the filtering steps that produced it.")
     feature_ids = pd.Index(table.ids(axis="observation"))
     positions, lineages = feature_genus_positions(
         feature_ids, taxonomy, vocabulary)

@@ -58,7 +58,8 @@ def selection_section(selection):
         "MGM embeddings) was chosen by "
         f"{selection['folds']}-fold cross-validation within the training "
         f"samples: the weight with the best {selection['metric']} of the "
-        "out-of-fold predictions (ties go to the forest).")
+        "out-of-fold predictions, provided it beats the forest alone by "
+        f"{selection.get('margin', 0):g}; otherwise the forest alone.")
     section.table(pd.Series(selection["scores"], name=selection["metric"])
                   .rename_axis("forest weight").to_frame())
     return section

@@ -1,0 +1,326 @@
+"""Bad and unusual input, as a new user would give it: every case ends in
+an error that names the problem (and the fix), never in a wrong answer,
+a crash inside a library or an output written."""
+import json
+import re
+import subprocess
+import sys
+
+import biom
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+import safetensors.torch
+from qiime2.plugins import mgm
+
+from ..mgm import model as mgm_model
+from ..mgm.tokens import tokenize
+from . import _data
+from .test_classification import data, subset_metadata  # noqa: F401
+
+A = mgm.actions
+FAST = {"epochs": 1, "batch_size": 8, "device": "cpu"}
+
+
+# --- inputs ------------------------------------------------------------------
+def table_artifact(view):
+    return qiime2.Artifact.import_data("FeatureTable[Frequency]", view)
+
+
+def changed_table(table, change):
+    """The table with ``change(matrix)`` applied to a dense copy."""
+    view = table.view(biom.Table)
+    matrix = view.matrix_data.toarray()
+    change(matrix)
+    return table_artifact(biom.Table(matrix, view.ids("observation"),
+                                     view.ids("sample")))
+
+
+def set_first(value):
+    def change(matrix):
+        matrix[np.nonzero(matrix)[0][0], np.nonzero(matrix)[1][0]] = value
+    return change
+
+
+def taxonomy_artifact(series):
+    return qiime2.Artifact.import_data(
+        "FeatureData[Taxonomy]",
+        series.rename("Taxon").rename_axis("Feature ID").to_frame())
+
+
+def column(metadata, name, values=None, numeric=False):
+    series = metadata.to_dataframe()[name].copy()
+    if values is not None:
+        series[:] = values
+    cls = (qiime2.NumericMetadataColumn if numeric
+           else qiime2.CategoricalMetadataColumn)
+    return cls(series.astype(float) if numeric else series)
+
+
+def one_unmapped_sample(table, taxonomy):
+    """The first sample keeps only the first feature, whose taxonomy then
+    names no genus."""
+    def change(matrix):
+        matrix[:, 0] = 0
+        matrix[0, 0] = 1
+    lineages = taxonomy.view(pd.Series).copy()
+    lineages[table.view(biom.Table).ids("observation")[0]] = "k__Bacteria"
+    return changed_table(table, change), taxonomy_artifact(lineages)
+
+
+def renamed_metadata(metadata, name):
+    frame = metadata.to_dataframe()
+    frame.index = "other-" + frame.index
+    return qiime2.CategoricalMetadataColumn(frame[name])
+
+
+def damaged_model(tmp_path, damage):
+    """A copy of a blend classifier with ``damage(directory)`` done."""
+    directory = tmp_path / "model"
+    blend_classifier().export_data(str(directory))
+    damage(directory)
+    return directory
+
+
+_CACHE = {}
+
+
+def blend_classifier():
+    if "blend" not in _CACHE:
+        table, taxonomy, metadata = _CACHE["data"]
+        _CACHE["blend"], = A.fit_classifier(table, taxonomy,
+                                            metadata.get_column("diet"))
+    return _CACHE["blend"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remember(data):  # noqa: F811
+    _CACHE["data"] = data
+
+
+def nan_weights(directory):
+    path = directory / "model.safetensors"
+    tensors = safetensors.torch.load_file(str(path))
+    name = next(iter(tensors))
+    tensors[name].view(-1)[0] = float("nan")
+    safetensors.torch.save_file(tensors, str(path))
+    mgm_model.write_checksums(directory)
+
+
+def manifest_kind(directory):
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["kind"] = "oracle"
+    path.write_text(json.dumps(manifest))
+
+
+# --- the catalogue ----------------------------------------------------------
+# (name, call(table, taxonomy, metadata, tmp_path), error, message)
+CASES = [
+    ("table with NaN", lambda t, x, m, p: A.embed(
+        changed_table(t, set_first(np.nan)), x), ValueError, "NaN"),
+    ("table with inf", lambda t, x, m, p: A.embed(
+        changed_table(t, set_first(np.inf)), x), ValueError, "infinite"),
+    ("negative count", lambda t, x, m, p: A.embed(
+        changed_table(t, set_first(-3)), x), ValueError, "negative"),
+    ("all-zero table", lambda t, x, m, p: A.embed(
+        changed_table(t, lambda a: a.fill(0)), x), ValueError,
+     "no counts"),
+    ("taxonomy missing features", lambda t, x, m, p: A.embed(
+        t, taxonomy_artifact(x.view(pd.Series).iloc[5:])), ValueError,
+     "does not cover"),
+    ("taxonomy without genera", lambda t, x, m, p: A.embed(
+        t, taxonomy_artifact(x.view(pd.Series).map(
+            lambda s: "k__Bacteria"))), ValueError, "genus level"),
+    ("one sample without a vocabulary genus", lambda t, x, m, p: A.embed(
+        *one_unmapped_sample(t, x)), ValueError,
+     "1 sample.*no genus of the MGM vocabulary"),
+    ("a single class", lambda t, x, m, p: A.fit_classifier(
+        t, x, column(m, "diet", "BK")), ValueError, "at least two classes"),
+    ("samples absent from the metadata", lambda t, x, m, p: A.fit_classifier(
+        t, x, qiime2.CategoricalMetadataColumn(
+            m.to_dataframe()["diet"].iloc[4:])), ValueError,
+     "not in the metadata"),
+    ("empty labels", lambda t, x, m, p: A.fit_classifier(
+        t, x, qiime2.CategoricalMetadataColumn(
+            m.to_dataframe()["diet"].mask(
+                np.arange(len(m.ids)) < 2))), ValueError, "no 'diet' value"),
+    ("metadata of another table", lambda t, x, m, p: A.fit_classifier(
+        t, x, renamed_metadata(m, "diet"), missing_samples="ignore"),
+     ValueError, "do not share sample IDs"),
+    ("a class of one sample", lambda t, x, m, p: A.fit_classifier(
+        t, x, qiime2.CategoricalMetadataColumn(
+            m.to_dataframe()["diet"].mask(
+                (m.to_dataframe()["diet"] == "Western").cumsum() > 1)),
+        missing_samples="ignore"), ValueError, "at least 2 samples"),
+    ("numeric labels for a classifier", lambda t, x, m, p: A.fit_classifier(
+        t, x, m.get_column("relativeTime")), TypeError, "relativeTime|"),
+    ("categories for a regressor", lambda t, x, m, p: A.fit_regressor(
+        t, x, m.get_column("diet")), TypeError, "diet|"),
+    ("a constant to regress", lambda t, x, m, p: A.fit_regressor(
+        t, x, column(m, "relativeTime", 5.0, numeric=True)), ValueError,
+     "same 'relativeTime' value"),
+    ("too few values to regress", lambda t, x, m, p: A.fit_regressor(
+        t, x, qiime2.NumericMetadataColumn(
+            m.to_dataframe()["relativeTime"].astype(float).iloc[:4]),
+        missing_samples="ignore"), ValueError, "at least 6 samples"),
+    ("test set smaller than the classes", lambda t, x, m, p:
+     A.classify_samples(t, x, m.get_column("diet"), test_size=0.01),
+     ValueError, "test_size"),
+    ("more folds than samples per class", lambda t, x, m, p:
+     A.classify_samples_cv(t, x, m.get_column("diet"), cv=20), ValueError,
+     "at least 20"),
+    ("more folds than subjects", lambda t, x, m, p: A.classify_samples_cv(
+        t, x, m.get_column("diet"), groups=m.get_column("mouseID"), cv=8),
+     ValueError, "groups per class"),
+    ("subjects missing for some samples", lambda t, x, m, p:
+     A.fit_classifier(t, x, m.get_column("diet"),
+                      groups=qiime2.CategoricalMetadataColumn(
+                          m.to_dataframe()["mouseID"].mask(
+                              np.arange(len(m.ids)) < 3))),
+     ValueError, "no 'mouseID' value"),
+    ("regression folds with too few subjects", lambda t, x, m, p:
+     A.regress_samples_cv(t, x, m.get_column("relativeTime"),
+                          groups=m.get_column("mouseID"), cv=30),
+     ValueError, "30 'mouseID' groups, but there are"),
+    ("a pretrained model to predict", lambda t, x, m, p:
+     A.predict_classification(t, x, A.pretrained_model()[0]), TypeError,
+     "Pretrained|"),
+    ("a classifier to regress", lambda t, x, m, p: A.predict_regression(
+        t, x, blend_classifier()), TypeError, "Classifier|"),
+    ("a model file missing", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, lambda d: (d / "vocabulary.txt").unlink())),
+     mgm_model.ModelError, "missing vocabulary.txt"),
+    ("weights changed on disk", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, lambda d: (d / "model.safetensors").write_bytes(
+            (d / "model.safetensors").read_bytes()[:-8] + bytes(8)))),
+     mgm_model.ModelError, "checksum"),
+    ("NaN weights", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, nan_weights)), mgm_model.ModelError,
+     "infinite or NaN"),
+    ("unknown model kind", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, lambda d: (manifest_kind(d), (
+            d / "SHA256SUMS").unlink()))), mgm_model.ModelError, "kind"),
+    ("estimators missing", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, lambda d: ((d / "heads.safetensors").unlink(),
+                                    (d / "SHA256SUMS").unlink()))),
+     mgm_model.ModelError, "heads.safetensors is missing"),
+    ("diverging fine-tuning", lambda t, x, m, p: A.fit_classifier(
+        t, x, m.get_column("diet"), strategy="fine-tune",
+        learning_rate=1e6, **{**FAST, "epochs": 3}), ValueError,
+     "diverged.*Lower the learning rate"),
+    ("diverging pre-training", lambda t, x, m, p: A.pretrain(
+        t, x, learning_rate=1e7, epochs=3), ValueError, "diverged"),
+    ("perturbing toward the same group", lambda t, x, m, p: A.perturb(
+        t, x, m.get_column("diet"), reference_group="BK",
+        target_group="BK"), ValueError, "the same"),
+    ("perturbing an absent group", lambda t, x, m, p: A.perturb(
+        t, x, m.get_column("diet"), reference_group="BK",
+        target_group="Chow"), ValueError, "has no sample"),
+    ("perturbing an unknown genus", lambda t, x, m, p: A.perturb(
+        t, x, m.get_column("diet"), reference_group="BK",
+        target_group="Western", genera=["Notagenus"]), ValueError,
+     "Not genera of the MGM vocabulary"),
+    ("attention for metadata of another table", lambda t, x, m, p:
+     A.attention_importance(t, x, metadata=renamed_metadata(m, "diet")),
+     ValueError, "No sample of the table"),
+    ("attention groups of one value", lambda t, x, m, p:
+     A.keystone_summary(t, x, column(m, "diet", "BK")), ValueError,
+     "only one group"),
+    ("leaving out an unknown genus", lambda t, x, m, p:
+     A.leave_one_genus_out(t, x, genera=["g__Notagenus"]), ValueError,
+     "Not genera"),
+    ("generating a label the model lacks", lambda t, x, m, p: A.generate(
+        labels=["BK"], n_samples=2), ValueError, "not labels of this model"),
+    ("generating with a classifier", lambda t, x, m, p: A.generate(
+        model=blend_classifier()), TypeError, "Classifier|"),
+    ("distances between one sample", lambda t, x, m, p:
+     A.embedding_distance(qiime2.Artifact.import_data(
+         "SampleData[MGMEmbeddings]",
+         A.embed(t, x)[0].view(pd.DataFrame).iloc[:1])), ValueError,
+     "At least two"),
+    ("a comma in a sample ID", lambda t, x, m, p: A.embedding_distance(
+        qiime2.Artifact.import_data(
+            "SampleData[MGMEmbeddings]",
+            A.embed(t, x)[0].view(pd.DataFrame).rename(
+                lambda i: i.replace(":", ","))[:3])), ValueError, "comma"),
+    ("PCoA of two samples", lambda t, x, m, p: A.embedding_pcoa(
+        qiime2.Artifact.import_data(
+            "SampleData[MGMEmbeddings]",
+            A.embed(t, x)[0].view(pd.DataFrame).iloc[:2])), ValueError,
+     "At least three"),
+    ("a summary of a pretrained model", lambda t, x, m, p:
+     A.summarize_training(A.pretrained_model()[0]), TypeError,
+     "Pretrained|"),
+]
+
+
+@pytest.mark.parametrize("name,call,error,message", CASES,
+                         ids=[c[0] for c in CASES])
+def test_bad_input_is_named(data, tmp_path, name, call, error,  # noqa: F811
+                            message):
+    table, taxonomy, metadata = data
+    with pytest.raises(error, match=message):
+        call(table, taxonomy, metadata, tmp_path)
+
+
+def test_the_catalogue_is_large():
+    assert len(CASES) >= 40
+
+
+def test_tokens_come_only_from_their_own_sample():
+    """Random finite tables with random zero patterns: every sentence holds
+    exactly the vocabulary genera its own sample has, once each."""
+    vocabulary = _data.pretrained().vocabulary
+    rng = np.random.default_rng(7)
+    genera = np.array(vocabulary.genus_tokens[:400])
+    for trial in range(20):
+        n_samples, n_features = rng.integers(1, 30), rng.integers(1, 60)
+        chosen = rng.choice(len(genera), n_features, replace=False)
+        counts = rng.lognormal(2, 3, (n_features, n_samples))
+        counts[rng.random(counts.shape) < rng.random()] = 0
+        counts[:, 0] = 0
+        counts[0, 0] = 1  # every sample has a genus
+        features = [f"F{i}" for i in range(n_features)]
+        table = biom.Table(counts, features,
+                           [f"S{j}" for j in range(n_samples)])
+        taxonomy = pd.Series([f"k__Bacteria; {g}" for g in genera[chosen]],
+                             index=features)
+        sentences, dropped = tokenize(table, taxonomy, vocabulary,
+                                      drop_unmapped=True)
+        for i, sample in enumerate(sentences.sample_ids):
+            column = counts[:, table.index(sample, "sample")]
+            own = {vocabulary.token_id(genera[chosen[f]])
+                   for f in np.flatnonzero(column > 0)}
+            body = list(sentences.sentence(i)[1:-1])
+            assert set(body) == own and len(body) == len(own), trial
+
+
+# --- the command line -------------------------------------------------------
+def qiime(*args):
+    return subprocess.run([sys.executable, "-m", "q2cli", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("action,column,extra,message", [
+    ("classify-samples-cv", "diet", ["--p-cv", "20"], "at least 20"),
+    ("fit-regressor", "diet", [], "not a column|numeric|Numeric"),
+    ("fit-classifier", "no-such-column", [], "no-such-column"),
+])
+def test_cli_bad_input_writes_nothing(data, tmp_path, action,  # noqa: F811
+                                      column, extra, message):
+    table, taxonomy, metadata = data
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    metadata.save(str(tmp_path / "metadata.tsv"))
+    out = tmp_path / "out"
+    run = qiime("mgm", action, "--i-table", str(tmp_path / "table.qza"),
+                "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
+                "--m-metadata-file", str(tmp_path / "metadata.tsv"),
+                "--m-metadata-column", column, *extra,
+                "--output-dir", str(out))
+    assert run.returncode != 0
+    assert re.search(message, run.stderr), run.stderr
+    assert not out.exists() or not any(out.iterdir())
