@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from ..actions.prediction import FOLD_COLUMN, WEIGHT_COLUMN
 from ..mgm import evaluation
-from ..mgm.strategies import method_name
+from ..mgm.strategies import DEFAULT_STRATEGY, method_name
 from .report import Section, render
 
 INTRO = {
@@ -207,7 +207,7 @@ def summarize_cross_validation(
         truth: qiime2.CategoricalMetadataColumn, folds: qiime2.Metadata,
         forest_probabilities: pd.DataFrame = None,
         probe_probabilities: pd.DataFrame = None,
-        strategy: str = "blend") -> None:
+        strategy: str = DEFAULT_STRATEGY) -> None:
     methods = method_predictions("classification", strategy, probabilities,
                                  forest_probabilities, probe_probabilities)
     report(output_dir, "classification", truth.to_series().astype(str),
@@ -219,7 +219,7 @@ def summarize_regression(
         truth: qiime2.NumericMetadataColumn, folds: qiime2.Metadata,
         forest_predictions: pd.Series = None,
         probe_predictions: pd.Series = None,
-        strategy: str = "blend") -> None:
+        strategy: str = DEFAULT_STRATEGY) -> None:
     methods = method_predictions(
         "regression", strategy, predictions.astype(float),
         None if forest_predictions is None else forest_predictions.astype(
