@@ -29,12 +29,6 @@ def check_class_sizes(labels, minimum, purpose):
             "or lower the number of folds / the held-out fractions.")
 
 
-def minimum_per_class(validation_fraction):
-    """Samples a class needs for fitting: two, for the inner folds that
-    choose penalties and blend weights, or the validation set."""
-    return 2
-
-
 def require_predictor(model, kind):
     """``model`` must be a fitted ``kind`` (classifier or regressor)."""
     if model.kind != kind:
