@@ -5,7 +5,9 @@ A model directory holds ``config.json`` (Hugging Face GPT-2 config),
 ``manifest.json`` (kind, class labels, label tokens, training parameters and
 history, library versions). A classifier or regressor whose strategy uses
 estimators on frozen features also holds ``heads.safetensors`` (see
-``heads``).
+``heads``). A predictor that uses the packaged network unchanged stores no
+network files: its manifest names the packaged files by their SHA-256
+(``PACKAGED_NETWORK``), and loading takes them from the package.
 """
 import hashlib
 import json
@@ -30,6 +32,7 @@ FILES = ("config.json", "model.safetensors", "vocabulary.txt",
 # Files whose SHA-256 digests ``save`` writes to SHA256SUMS and loading checks.
 CHECKED_FILES = FILES[:4]
 HEADS_FILE = "heads.safetensors"
+PACKAGED_NETWORK = "packaged_network"
 KINDS = ("pretrained", "classifier", "regressor")
 # Tensors each part of a predictor's mixture stores in HEADS_FILE.
 HEAD_TENSORS = {
@@ -119,8 +122,8 @@ def file_digest(path):
 
 def write_checksums(path):
     path = Path(path)
-    names = CHECKED_FILES + ((HEADS_FILE,) if (path / HEADS_FILE).is_file()
-                             else ())
+    names = [name for name in CHECKED_FILES + (HEADS_FILE,)
+             if (path / name).is_file()]
     (path / "SHA256SUMS").write_text("".join(
         f"{file_digest(path / name)}  {name}\n" for name in names))
 
@@ -183,28 +186,64 @@ def check_heads(path, manifest, n_embd):
                     "values")
 
 
+def listed_digests(path):
+    """File name -> SHA-256 as listed in a directory's SHA256SUMS."""
+    sums = Path(path) / "SHA256SUMS"
+    if not sums.is_file():
+        return {}
+    return {name: digest for digest, _, name in
+            (line.partition("  ") for line in sums.read_text().splitlines())}
+
+
+def packaged_digests():
+    """SHA-256 of the packaged network's files."""
+    listed = listed_digests(packaged_model_path())
+    return {name: listed[name] for name in CHECKED_FILES}
+
+
+def network_directory(path, manifest):
+    """Where a model's network files are: its own directory, or the
+    package's when the manifest refers to the packaged network."""
+    reference = manifest.get(PACKAGED_NETWORK)
+    if reference is None:
+        return Path(path)
+    if reference != packaged_digests():
+        _fail(path, "it was made on the MGM network packaged with another "
+                    "q2-mgm (its manifest records the files' SHA-256), "
+                    "which this installation does not hold; install the "
+                    "q2-mgm version named in its manifest, or fit the model "
+                    "again")
+    return packaged_model_path()
+
+
 def validate(path, checksums=True):
     """Check that the parts of a model directory agree; return manifest.
     ``checksums``: also verify the files against SHA256SUMS."""
     path = Path(path)
-    missing = [name for name in FILES if not (path / name).is_file()]
+    if not (path / "manifest.json").is_file():
+        _fail(path, "missing manifest.json")
+    manifest = _read_json(path, "manifest.json")
+    own = PACKAGED_NETWORK not in manifest
+    missing = [name for name in FILES if not (path / name).is_file()
+               and (own or name == "manifest.json")]
     if missing:
         _fail(path, f"missing {', '.join(missing)}")
     if checksums:
         check_checksums(path)
-    manifest = _read_json(path, "manifest.json")
-    config = _read_json(path, "config.json")
+    network_path = network_directory(path, manifest)
+    config = _read_json(network_path, "config.json")
     if manifest.get("format") != MANIFEST_FORMAT:
         _fail(path, "manifest.json is not a q2-mgm model manifest")
     kind = manifest.get("kind")
     if kind not in KINDS:
         _fail(path, f"manifest kind {kind!r} is not one of {KINDS}")
     try:
-        vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
-                                           path / "normalization.tsv")
+        vocabulary = Vocabulary.from_files(
+            network_path / "vocabulary.txt",
+            network_path / "normalization.tsv")
     except (ValueError, KeyError, OSError) as error:
         _fail(path, str(error))
-    shapes = weight_shapes(path)
+    shapes = weight_shapes(network_path)
     # Tied weights are stored once, under either name.
     embedding = shapes.get("transformer.wte.weight",
                            shapes.get("lm_head.weight"))
@@ -219,7 +258,7 @@ def validate(path, checksums=True):
         _fail(path, f"manifest max_length {max_length} does not fit the "
                     f"model's {config.get('n_positions')} positions")
     network = network_class(manifest)
-    check_tensors(path, shapes, config, network)
+    check_tensors(network_path, shapes, config, network)
     head = shapes.get("score.weight")
     if kind == "classifier" and len(manifest.get("labels") or []) < 2:
         _fail(path, "a classifier needs at least two class labels")
@@ -241,6 +280,7 @@ class MGMModel:
     vocabulary: Vocabulary
     manifest: dict = field(default_factory=dict)
     heads: dict = field(default_factory=dict)  # name -> tensor (``heads``)
+    packaged: bool = False  # the network is the packaged one, unchanged
 
     @property
     def kind(self):
@@ -278,6 +318,12 @@ def load(path):
     """Read and validate a model directory; never unpickles."""
     path = Path(path)
     manifest = validate(path)
+    heads = (safetensors.torch.load_file(str(path / HEADS_FILE))
+             if (path / HEADS_FILE).is_file() else {})
+    if PACKAGED_NETWORK in manifest:
+        packaged = load_pretrained()
+        return MGMModel(packaged.network, packaged.vocabulary, manifest,
+                        heads, packaged=True)
     config = GPT2Config.from_json_file(str(path / "config.json"))
     network = build_network(config, network_class(manifest))
     try:
@@ -298,9 +344,10 @@ def load(path):
     network.eval()
     vocabulary = Vocabulary.from_files(path / "vocabulary.txt",
                                        path / "normalization.tsv")
-    heads = (safetensors.torch.load_file(str(path / HEADS_FILE))
-             if (path / HEADS_FILE).is_file() else {})
-    return MGMModel(network, vocabulary, manifest, heads)
+    listed = listed_digests(path)
+    packaged = {name: listed.get(name) for name in CHECKED_FILES} \
+        == packaged_digests()
+    return MGMModel(network, vocabulary, manifest, heads, packaged)
 
 
 def library_versions():
@@ -315,6 +362,24 @@ def save(model, path):
     """Write a model directory (the inverse of ``load``)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    if PACKAGED_NETWORK not in model.manifest:
+        save_network(model, path)
+    if model.heads:
+        safetensors.torch.save_file(
+            {k: v.contiguous() for k, v in model.heads.items()},
+            str(path / HEADS_FILE))
+    manifest = {"format": MANIFEST_FORMAT,
+                "format_version": MANIFEST_VERSION,
+                **model.manifest}
+    manifest.setdefault("versions", library_versions())
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_checksums(path)  # just computed: no need to verify them again
+    validate(path, checksums=False)
+
+
+def save_network(model, path):
+    """The network files of a model directory, with the licence notice of
+    weights derived from the published MGM."""
     network = model.network
     network.config.vocab_size = len(model.vocabulary)
     config = network.config.to_dict()
@@ -324,25 +389,13 @@ def save(model, path):
     (path / "config.json").write_text(json.dumps(config, indent=2,
                                                  sort_keys=True) + "\n")
     safetensors.torch.save_model(network, str(path / "model.safetensors"))
-    if model.heads:
-        safetensors.torch.save_file(
-            {k: v.contiguous() for k, v in model.heads.items()},
-            str(path / HEADS_FILE))
     model.vocabulary.write(path / "vocabulary.txt",
                            path / "normalization.tsv")
-    manifest = {"format": MANIFEST_FORMAT,
-                "format_version": MANIFEST_VERSION,
-                **model.manifest}
-    manifest.setdefault("versions", library_versions())
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     licence = packaged_model_path() / "LICENSE"
-    if (not manifest.get("parameters", {}).get("from_scratch")
+    if (not model.manifest.get("parameters", {}).get("from_scratch")
             and licence.is_file()
             and licence.resolve() != (path / "LICENSE").resolve()):
-        # Weights derived from the published MGM keep its licence notice.
         shutil.copyfile(licence, path / "LICENSE")
-    write_checksums(path)  # just computed: no need to verify them again
-    validate(path, checksums=False)
 
 
 def packaged_model_path():

@@ -24,7 +24,8 @@ import torch
 
 from . import evaluation, finetuning, heads, splits
 from .engine import Engine
-from .model import MGMModel, build_network, network_class
+from .model import (PACKAGED_NETWORK, MGMModel, build_network,
+                    network_class, packaged_digests)
 from .tokens import genus_table
 
 STRATEGIES = ("blend", "probe", "forest", "fine-tune", "lp-ft", "ensemble")
@@ -169,6 +170,10 @@ def fit(strategy, start, samples, targets, settings, labels=None,
         "source": start.manifest.get("source", {})}
     if selection is not None:
         manifest["blend_selection"] = selection
+    if strategy not in TUNED and start.packaged \
+            and network is start.network:
+        # Store a reference to the packaged network, not a 33 MB copy.
+        manifest[PACKAGED_NETWORK] = packaged_digests()
     if classes:
         manifest["labels"] = list(labels)
         manifest["pooling"] = "eos" if strategy in TUNED else "mean"
@@ -188,7 +193,8 @@ def fit(strategy, start, samples, targets, settings, labels=None,
     elif classes:
         manifest["class_counts"] = {"training": class_counts(targets,
                                                              labels)}
-    model = MGMModel(network.cpu(), start.vocabulary, manifest, estimators)
+    model = MGMModel(network.cpu(), start.vocabulary, manifest, estimators,
+                     packaged=PACKAGED_NETWORK in manifest)
     return model
 
 

@@ -95,11 +95,12 @@ RUNTIME = ("On 2 CPU cores, the default strategy takes seconds to a minute "
            "the example data (sentences of 13-25 tokens), and longer on "
            "longer sentences.")
 IMPORTANCE_DESCRIPTION = (
-    "Attention each genus receives in the fine-tuned model (averaged over "
-    "layers and heads, then over the training samples that contain the "
-    "genus). Feature IDs are MGM genus tokens such as 'g__Bacteroides', so "
-    "q2-sample-classifier's heatmap needs a table whose features are "
-    "named the same way (genus-level, with the 'g__' prefix).")
+    "Attention each genus receives in the classifier's network (averaged "
+    "over layers and heads, then over the training samples that contain "
+    "the genus; for strategies that do not fine-tune MGM, the pretrained "
+    "network's attention). Feature IDs are MGM genus tokens such as "
+    "'g__Bacteroides', so q2-sample-classifier's heatmap needs a table "
+    "whose features are named the same way: collapse-genera makes one.")
 
 
 # --- registration -----------------------------------------------------------

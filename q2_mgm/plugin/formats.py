@@ -70,11 +70,14 @@ class MGMModelDirectoryFormat(model.DirectoryFormat):
     """An MGM network: config, safetensors weights, vocabulary,
     normalization table and manifest, checked to agree with each other."""
 
-    config = model.File("config.json", format=JSONFormat)
-    weights = model.File("model.safetensors", format=SafetensorsFormat)
-    vocabulary = model.File("vocabulary.txt", format=TokenListFormat)
+    # Optional where the manifest refers to the packaged network.
+    config = model.File("config.json", format=JSONFormat, optional=True)
+    weights = model.File("model.safetensors", format=SafetensorsFormat,
+                         optional=True)
+    vocabulary = model.File("vocabulary.txt", format=TokenListFormat,
+                            optional=True)
     normalization = model.File("normalization.tsv",
-                               format=NormalizationFormat)
+                               format=NormalizationFormat, optional=True)
     manifest = model.File("manifest.json", format=JSONFormat)
     licence = model.File("LICENSE", format=LicenceFormat, optional=True)
     heads = model.File(mgm_model.HEADS_FILE, format=SafetensorsFormat,

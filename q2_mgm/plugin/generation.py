@@ -62,9 +62,10 @@ plugin.methods.register_function(
                            "ranking. Their shape follows the model's "
                            "rank-abundance profile (the published model has "
                            "none: a Zipf law, 1/rank): typical, not exact.",
-        "generated_taxonomy": "Lineage of each generated genus (only the "
-                              "genus is known, e.g. 'k__; p__; c__; o__; "
-                              "f__; g__Bacteroides').",
+        "generated_taxonomy": "Lineage of each generated genus in "
+                              "Greengenes style with only the genus rank "
+                              "filled in (for example the genus rank "
+                              "'g__Bacteroides' after five empty ranks).",
         "generated_labels": "The label each sample was generated for; "
                             "usable as metadata."},
     name="Generate synthetic microbial communities",

@@ -19,6 +19,36 @@ def test_action_is_documented(action_id):
         assert spec.has_description(), f"{action_id}: {name} undocumented"
 
 
+def rst_problems(text):
+    """Warnings and errors of ``text`` read as reStructuredText (how Galaxy
+    shows a tool's help)."""
+    import io
+    import docutils.core
+    import docutils.nodes
+    document = docutils.core.publish_doctree(text, settings_overrides={
+        "report_level": 2, "halt_level": 5, "warning_stream": io.StringIO()})
+    return [node.astext() for node in document.traverse(
+        lambda n: isinstance(n, (docutils.nodes.system_message,
+                                 docutils.nodes.problematic)))]
+
+
+@pytest.mark.parametrize("action_id", sorted(PLUGIN.actions))
+def test_descriptions_render_as_restructured_text(action_id):
+    action = PLUGIN.actions[action_id]
+    signature = action.signature
+    texts = [action.description] + [
+        spec.description for spec in {**signature.inputs,
+                                      **signature.parameters,
+                                      **signature.outputs}.values()
+        if spec.has_description()]
+    for text in texts:
+        assert not rst_problems(text), (action_id, text, rst_problems(text))
+
+
+def test_rst_check_catches_a_dangling_reference():
+    assert rst_problems("features with the 'g__' prefix")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("action_id, name, example", EXAMPLES,
                          ids=[f"{a}:{n}" for a, n, _ in EXAMPLES])

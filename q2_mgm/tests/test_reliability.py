@@ -75,10 +75,11 @@ def renamed_metadata(metadata, name):
     return qiime2.CategoricalMetadataColumn(frame[name])
 
 
-def damaged_model(tmp_path, damage):
-    """A copy of a blend classifier with ``damage(directory)`` done."""
+def damaged_model(tmp_path, damage, model=None):
+    """A copy of a model (default: the packaged MGM) with
+    ``damage(directory)`` done."""
     directory = tmp_path / "model"
-    blend_classifier().export_data(str(directory))
+    (model or A.pretrained_model()[0]).export_data(str(directory))
     damage(directory)
     return directory
 
@@ -90,7 +91,8 @@ def blend_classifier():
     if "blend" not in _CACHE:
         table, taxonomy, metadata = _CACHE["data"]
         _CACHE["blend"], = A.fit_classifier(table, taxonomy,
-                                            metadata.get_column("diet"))
+                                            metadata.get_column("diet"),
+                                            strategy="blend")
     return _CACHE["blend"]
 
 
@@ -105,6 +107,14 @@ def nan_weights(directory):
     name = next(iter(tensors))
     tensors[name].view(-1)[0] = float("nan")
     safetensors.torch.save_file(tensors, str(path))
+    mgm_model.write_checksums(directory)
+
+
+def other_packaged_network(directory):
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest[mgm_model.PACKAGED_NETWORK]["model.safetensors"] = "0" * 64
+    path.write_text(json.dumps(manifest))
     mgm_model.write_checksums(directory)
 
 
@@ -204,8 +214,12 @@ CASES = [
             d / "SHA256SUMS").unlink()))), mgm_model.ModelError, "kind"),
     ("estimators missing", lambda t, x, m, p: mgm_model.load(
         damaged_model(p, lambda d: ((d / "heads.safetensors").unlink(),
-                                    (d / "SHA256SUMS").unlink()))),
+                                    (d / "SHA256SUMS").unlink()),
+                      blend_classifier())),
      mgm_model.ModelError, "heads.safetensors is missing"),
+    ("made on other packaged weights", lambda t, x, m, p: mgm_model.load(
+        damaged_model(p, other_packaged_network, blend_classifier())),
+     mgm_model.ModelError, "packaged with another q2-mgm"),
     ("diverging fine-tuning", lambda t, x, m, p: A.fit_classifier(
         t, x, m.get_column("diet"), strategy="fine-tune",
         learning_rate=1e6, **{**FAST, "epochs": 3}), ValueError,

@@ -3,6 +3,7 @@ import biom
 import numpy as np
 import pandas as pd
 import pytest
+import qiime2
 import safetensors.torch
 import torch
 from qiime2.plugins.mgm.actions import (fit_classifier, fit_regressor,
@@ -128,6 +129,27 @@ def test_blend_records_its_choice_and_is_deterministic(
                      for m in (blended, again))
     assert np.array_equal(first.to_numpy(), second.to_numpy())
     assert np.allclose(first.sum(1), 1)
+
+
+def test_frozen_strategies_refer_to_the_packaged_network(
+        blended, data, tmp_path):  # noqa: F811
+    """A blend stores its estimators, not a copy of the packaged network,
+    and predicts the same after a round trip."""
+    table, taxonomy, _ = data
+    path = tmp_path / "blend.qza"
+    blended.save(str(path))
+    assert path.stat().st_size < 2_000_000
+    directory = tmp_path / "blend"
+    blended.export_data(str(directory))
+    assert not (directory / "model.safetensors").exists()
+    loaded = mgm_model.load(directory)
+    assert loaded.packaged
+    assert loaded.manifest[mgm_model.PACKAGED_NETWORK] == \
+        mgm_model.packaged_digests()
+    first, second = (predict_classification(table, taxonomy, m)
+                     .probabilities.view(pd.DataFrame)
+                     for m in (blended, qiime2.Artifact.load(str(path))))
+    assert np.array_equal(first.to_numpy(), second.to_numpy())
 
 
 def test_summarize_training_of_a_blend(blended, tmp_path):
