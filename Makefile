@@ -8,7 +8,7 @@ DATA := q2_mgm/example_data
 WHEEL_DIR := .cache/wheels
 PUBLISHED_WHEEL := $(WHEEL_DIR)/microformer_mgm-0.5.8-py3-none-any.whl
 
-.PHONY: install install-package demo test test-fast bench clean
+.PHONY: install install-package demo test test-fast bench galaxy clean
 PYTHON ?= python
 
 install: $(STAMP)
@@ -33,8 +33,14 @@ test-fast: $(STAMP) $(PUBLISHED_WHEEL)
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
+# Galaxy tools from q2galaxy, linted and each test run (a developer check:
+# make galaxy Q2GALAXY=/path/to/q2galaxy-2022.11.1-source).
+galaxy: $(STAMP)
+	@test -n "$(Q2GALAXY)" || { echo "Set Q2GALAXY to a q2galaxy 2022.11.1 source checkout"; exit 2; }
+	$(PY) scripts/galaxy_check.py $(Q2GALAXY) .galaxy
+
 clean:
-	rm -rf $(VENV) $(DEMO) .cache
+	rm -rf $(VENV) $(DEMO) .cache .galaxy
 
 # Used by the conda recipe: install the package into the active environment.
 install-package:

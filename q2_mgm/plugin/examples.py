@@ -183,7 +183,8 @@ def labelled_inputs(use):
 def grouped_inputs(use):
     """Table, taxonomy, the diet column and the mouse of each sample."""
     metadata = use.init_metadata("metadata", metadata_factory)
-    return {**labelled_inputs(use),
+    return {**table_inputs(use),
+            "metadata": use.get_metadata_column("diet", "diet", metadata),
             "groups": use.get_metadata_column("mouse", "mouseID", metadata)}
 
 
