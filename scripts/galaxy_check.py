@@ -59,8 +59,8 @@ def lint(tools, workdir):
                ",".join(Q2GALAXY_RULES), tools).returncode == 0
 
 
-# Galaxy's inputs JSON -----------------------------------------------------------
-def default_value(param, test_data):
+# Galaxy's inputs JSON --------------------------------------------------------
+def default_value(param):
     """What Galaxy writes for a parameter the test does not set."""
     kind = param.get("type")
     if kind == "data":
@@ -105,7 +105,7 @@ def fill(inputs, test, test_data):
             out[name] = (test_value(node, given[name].get("value"),
                                     test_data)
                          if name in given
-                         else default_value(node, test_data))
+                         else default_value(node))
         elif node.tag == "section":
             out[name] = fill(node, test, test_data)
         elif node.tag == "conditional":
@@ -121,7 +121,7 @@ def conditional(node, test, test_data):
     selector = node.find("param")
     chosen = (test.find(f"param[@name='{selector.get('name')}']")
               .get("value") if test is not None
-              else default_value(selector, test_data))
+              else default_value(selector))
     branch = node.find(f"when[@value='{chosen}']")
     values = fill(branch, test if test is not None else ET.Element("test"),
                   test_data)
