@@ -25,7 +25,6 @@ if not progress.handlers:
     handler.setFormatter(logging.Formatter("q2-mgm: %(message)s"))
     progress.addHandler(handler)
     progress.setLevel(logging.INFO)
-    progress.propagate = False
 
 citations = Citations.load("citations.bib", package="q2_mgm")
 
