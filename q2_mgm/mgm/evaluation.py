@@ -14,6 +14,7 @@ from sklearn.metrics import (average_precision_score, f1_score,
 
 BOOTSTRAP = 1000
 PRIMARY = {"classification": "ROC-AUC", "regression": "R²"}
+SECONDARY = {"classification": "accuracy", "regression": "MAE"}
 
 
 def roc_auc(truth, probabilities):
@@ -184,6 +185,12 @@ def verdict(task, truth, methods, folds):
     if margin < 0.0005:
         text = (f"{best} and {runner} tied on {metric} ({means[best]:.3f}, "
                 f"{where}).")
+        second = SECONDARY[task]
+        values = {name: np.mean([score(task, truth, p.loc[ids])[second]
+                                 for _, ids in by_fold(folds)])
+                  for name, p in methods.items()}
+        text += " On " + second + ": " + ", ".join(
+            f"{name} {value:.3f}" for name, value in values.items()) + "."
     else:
         text = (f"{best} scored the highest {metric} ({means[best]:.3f}, "
                 f"{where}), {margin:.3f} above {runner} "

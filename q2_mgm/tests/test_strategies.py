@@ -322,3 +322,20 @@ def test_cli_evaluations_feed_sample_classifier(data, tmp_path):  # noqa: F811
                     "--m-truth-column", "relativeTime",
                     "--o-visualization", str(tmp_path / "scatter.qzv"))
     assert scatter.returncode == 0, scatter.stderr
+
+
+def test_verdict_names_the_winner_and_breaks_ties():
+    truth = pd.Series(list("aabb"), index=list("0123"))
+    good = pd.DataFrame({"a": [.9, .8, .3, .2], "b": [.1, .2, .7, .8]},
+                        index=truth.index)
+    flat = pd.DataFrame({"a": [.9, .4, .3, .2], "b": [.1, .6, .7, .8]},
+                        index=truth.index)
+    wrong = good[["b", "a"]].set_axis(["a", "b"], axis=1)
+    folds = pd.Series("test", index=truth.index)
+    text, _ = evaluation.verdict("classification", truth,
+                                 {"chosen": wrong, "baseline": good}, folds)
+    assert text.startswith("baseline scored the highest ROC-AUC (1.000")
+    assert "chosen, the method chosen for this run, scored 0.000" in text
+    text, _ = evaluation.verdict("classification", truth,
+                                 {"A": good, "B": flat}, folds)
+    assert "tied on ROC-AUC" in text and "A 1.000, B 0.750" in text
