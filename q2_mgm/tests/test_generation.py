@@ -332,3 +332,17 @@ def test_pretrain_action_from_scratch_and_extended(taxonomy):
     weights = model.network.state_dict()
     assert not torch.equal(weights["transformer.h.0.attn.c_attn.weight"],
                            packaged["transformer.h.0.attn.c_attn.weight"])
+
+
+def test_generated_sample_ids_are_safe_for_any_label(tmp_path):
+    labels = ['Régime "chow" 🐭', "BK", "B K", "B_K", "🐭"]
+    slugs = generation.id_safe(labels)
+    assert len(set(slugs.values())) == len(labels)
+    assert slugs['Régime "chow" 🐭'] == "Rgime_chow"
+    ids = [f"synthetic-{slug}-1" for slug in slugs.values()]
+    assert all(i.isascii() for i in ids)
+    table = biom.Table(np.ones((1, len(ids))), ["g__Bacteroides"], ids)
+    artifact = qiime2.Artifact.import_data("FeatureTable[Frequency]", table)
+    artifact.save(str(tmp_path / "t.qza"))
+    again = qiime2.Artifact.load(str(tmp_path / "t.qza")).view(biom.Table)
+    assert list(again.ids()) == ids

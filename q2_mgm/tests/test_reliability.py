@@ -101,6 +101,17 @@ def remember(data):  # noqa: F811
     _CACHE["data"] = data
 
 
+def generated_pair():
+    """A generated table and taxonomy with the labels of another run."""
+    from ..plugin.examples import diet_model_factory
+    model = diet_model_factory()
+    table, taxonomy, _ = A.generate(model=model, n_samples=2,
+                                    labels=["BK", "Western"], max_length=20)
+    _, _, labels = A.generate(model=model, n_samples=2, labels=["BK"],
+                              max_length=20)
+    return table, taxonomy, labels
+
+
 def nan_weights(directory):
     path = directory / "model.safetensors"
     tensors = safetensors.torch.load_file(str(path))
@@ -249,6 +260,9 @@ CASES = [
         labels=["BK"], n_samples=2), ValueError, "not labels of this model"),
     ("generating with a classifier", lambda t, x, m, p: A.generate(
         model=blend_classifier()), TypeError, "Classifier|"),
+    ("generated labels of another run", lambda t, x, m, p:
+     A.generation_summary(t, x, *generated_pair(), metadata=column(
+         m, "diet")), ValueError, "do not belong together"),
     ("distances between one sample", lambda t, x, m, p:
      A.embedding_distance(qiime2.Artifact.import_data(
          "SampleData[MGMEmbeddings]",
