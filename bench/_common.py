@@ -45,3 +45,27 @@ def gut_like_table(n_samples, seed=0, low=20, high=200):
     taxonomy = pd.Series({f: f"k__Bacteria; {g}" for f, g in
                           zip(features, pool)})
     return table, taxonomy, vocabulary
+
+
+def real_sentences(vocabulary):
+    """Cohort names and the sentences of every real sample in
+    ../shared/data (sample IDs prefixed with their cohort's number)."""
+    import biom
+    import pandas as pd
+    import qiime2
+    from q2_mgm.mgm.tokens import Sentences, tokenize
+    names = [p.name[:-len("-table.qza")]
+             for p in sorted(SHARED.glob("**/*-table.qza"))]
+    parts = []
+    for path in sorted(SHARED.glob("**/*-table.qza")):
+        stem = str(path)[:-len("-table.qza")]
+        table = qiime2.Artifact.load(str(path)).view(biom.Table)
+        taxonomy = qiime2.Artifact.load(f"{stem}-taxonomy.qza") \
+            .view(pd.Series)
+        sentences, _ = tokenize(table, taxonomy, vocabulary,
+                                drop_unmapped=True)
+        parts.append(sentences)
+    ids = [f"{i}:{s}" for i, part in enumerate(parts)
+           for s in part.sample_ids]
+    return names, Sentences.from_list(
+        ids, [part.sentence(j) for part in parts for j in range(len(part))])

@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 import transformers
 
+from . import forward
+from .precision import lowered
+from .tokens import Sentences
 from .vocabulary import EOS, PAD
 
 # Without a mask transformers warns about padding, which is safe here.
@@ -74,6 +77,14 @@ def length_batches(lengths, batch_size, rng=None):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def shared_start(sentence, variant):
+    """How many first tokens a variant shares with its sentence (at most
+    all but the variant's last, so that something is left to run)."""
+    n = min(len(sentence), len(variant) - 1)
+    differ = np.flatnonzero(sentence[:n] != variant[:n])
+    return int(differ[0]) if len(differ) else n
+
+
 def pool(hidden, ids, pooling):
     """Sentence vectors from last hidden states (``mean`` or ``eos``)."""
     mask = ids != PAD
@@ -98,14 +109,17 @@ def attention_implementation(network, name):
 class Engine:
     """Batched forward passes of one MGM model on one device."""
 
-    def __init__(self, model, device="auto", batch_size=64, threads=0):
+    def __init__(self, model, device="auto", batch_size=64, threads=0,
+                 precision="float32"):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1.")
         set_threads(threads)
         self.model = model
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self.network = model.network.to(self.device).eval()
+        self.network = lowered(model.network.to(self.device), precision,
+                               self.device).eval()
+        self.fast = forward.supported(self.network)
 
     # Batches ---------------------------------------------------------------
 
@@ -134,7 +148,11 @@ class Engine:
     # Inference --------------------------------------------------------------
 
     def hidden_states(self, ids):
-        return self.network.transformer(input_ids=ids).last_hidden_state
+        """Last hidden states; inference takes ``forward``'s fast path."""
+        transformer = self.network.transformer
+        if self.fast and not torch.is_grad_enabled():
+            return forward.hidden_states(transformer, ids).float()
+        return transformer(input_ids=ids).last_hidden_state.float()
 
     def embed(self, sentences, pooling="auto"):
         """One vector per sentence, in sentence order."""
@@ -143,10 +161,80 @@ class Engine:
             sentences, self.network.config.n_embd,
             lambda ids: pool(self.hidden_states(ids), ids, pooling))
 
+    def embed_variants(self, sentences, sources, variants, pooling="auto"):
+        """One vector per variant sentence; ``variants[j]`` is a variant of
+        ``sentences[sources[j]]`` (a genus moved or removed, say).
+
+        The start a variant shares with its source is computed once per
+        source (keys, values and hidden states of every layer) and only
+        the rest of the variant runs: under causal attention the shared
+        positions are unchanged. Without ``forward``'s fast path every
+        variant runs whole.
+        """
+        pooling = self.model.default_pooling if pooling == "auto" else pooling
+        sources = np.asarray(sources, dtype=np.int64)
+        keep = np.array([shared_start(sentences.sentence(s), v)
+                         for s, v in zip(sources, variants)], dtype=np.int64)
+        whole = np.flatnonzero(keep < 2) if self.fast \
+            else np.arange(len(variants))
+        out = np.empty((len(variants), self.network.config.n_embd),
+                       dtype=np.float32)
+        if len(whole):
+            out[whole] = self.embed(Sentences.from_list(
+                whole, [variants[j] for j in whole]), pooling)
+            sources = sources.copy()
+            sources[whole] = -1  # done
+        order = np.argsort(sources, kind="stable")
+        bounds = np.searchsorted(sources[order], np.arange(len(sentences) + 1))
+        used = np.flatnonzero(np.diff(bounds))
+        with torch.inference_mode():
+            for group in length_batches(sentences.lengths[used],
+                                        self.batch_size):
+                group = used[group]
+                jobs = np.concatenate([order[bounds[g]:bounds[g + 1]]
+                                       for g in group])
+                row = np.zeros(len(sentences), dtype=np.int64)
+                row[group] = np.arange(len(group))
+                self._variant_group(sentences, group, jobs, row[sources[jobs]],
+                                    keep[jobs], [variants[j] for j in jobs],
+                                    pooling, out)
+        return out
+
+    def _variant_group(self, sentences, group, jobs, rows, keep, variants,
+                       pooling, out):
+        """Embed the variants of one group of source sentences."""
+        ids = self.ids(sentences, group)
+        hidden, cache = forward.hidden_states(self.network.transformer, ids,
+                                              keep_cache=True)
+        sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
+        tails = Sentences.from_list(
+            np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])
+        for batch in length_batches(tails.lengths, self.batch_size):
+            source = torch.as_tensor(rows[batch], device=self.device)
+            start = torch.as_tensor(keep[batch], device=self.device)
+            width = int(keep[batch].max())
+            prefix = forward.Prefix(
+                [k[source, :, :width] for k in cache.keys],
+                [v[source, :, :width] for v in cache.values], start)
+            tail_ids = self.ids(tails, batch)
+            tail = forward.hidden_states(self.network.transformer, tail_ids,
+                                         prefix=prefix).float()
+            if pooling == "mean":
+                real = (tail_ids != PAD).unsqueeze(-1)
+                total = sums[source, start] + (tail * real).sum(1).double()
+                vectors = total / (start + real.sum(1).squeeze(-1))[:, None]
+            else:
+                vectors = pool(tail, tail_ids, "eos")
+            out[jobs[batch]] = vectors.float().cpu().numpy()
+
     def logits(self, sentences):
-        """Classifier logits per sentence, in sentence order."""
-        return self._collect(sentences, self.network.config.num_labels,
-                             lambda ids: self.network(input_ids=ids).logits)
+        """Classifier logits per sentence (the head on the last token's
+        state, as ``GPT2ForSequenceClassification``), in sentence order."""
+        return self._collect(
+            sentences, self.network.config.num_labels,
+            lambda ids: self.network.score(pool(
+                self.hidden_states(ids), ids, "eos").to(
+                    self.network.score.weight.dtype)))
 
     def next_token_loss(self, sentences, targets):
         """Mean cross-entropy of predicting each token from those before

@@ -17,6 +17,7 @@ with a large effect on the community's representation.
 """
 import itertools
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -25,7 +26,6 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import ks_2samp, wilcoxon
 
-from .tokens import Sentences
 from .vocabulary import GENUS_PREFIX
 
 MODES = ("enrich", "reduce", "delete")
@@ -240,25 +240,31 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
 
     ``before``: the unperturbed embeddings of all sentences; ``jobs``:
     ``perturbation_jobs`` tuples; ``after``: the embedding of each job's
-    perturbed sentence. Perturbed sentences are embedded through the
-    engine, which batches them by length; a perturbation that leaves a
-    sentence unchanged reuses its ``before`` row.
+    perturbed sentence, from the engine's ``embed_variants`` (the genera
+    before the perturbed one are computed once per sample). A
+    perturbation that leaves a sentence unchanged reuses its ``before``
+    row. Progress and the time left are logged per chunk.
     """
     before = engine.embed(sentences, pooling=pooling)
+    present = np.isin(sentences.tokens, list(genus_ids))
+    total = int(present.sum()) * len(modes)
+    log.info("Perturbing %d genera in %d samples: %d perturbed samples",
+             len(genus_ids), len(sentences), total)
     jobs = perturbation_jobs(sentences, genus_ids, modes)
-    log.info("Perturbing %d genera in %d samples", len(genus_ids),
-             len(sentences))
-    done = 0
+    done, started = 0, time.perf_counter()
     while chunk := list(itertools.islice(jobs, chunk_size)):
-        done += len(chunk)
-        log.info("%d perturbed samples embedded", done)
         after = before[[job[0] for job in chunk]]
         changed = [i for i, job in enumerate(chunk)
                    if not np.array_equal(job[3], sentences.sentence(job[0]))]
         if changed:
-            perturbed = Sentences.from_list(changed,
-                                            [chunk[i][3] for i in changed])
-            after[changed] = engine.embed(perturbed, pooling=pooling)
+            after[changed] = engine.embed_variants(
+                sentences, [chunk[i][0] for i in changed],
+                [chunk[i][3] for i in changed], pooling)
+        done += len(chunk)
+        elapsed = time.perf_counter() - started
+        log.info("%d of %d perturbed samples embedded (%.0f%%), about %.0f "
+                 "s left", done, total, 100 * done / total,
+                 elapsed / done * (total - done))
         yield before, chunk, after
 
 

@@ -1,0 +1,144 @@
+"""The inference forward pass of a GPT-2 transformer, laid out for speed.
+
+It computes what ``transformers``' ``GPT2Model`` computes (the published
+``gelu_new`` activation, fused causal attention) with less memory traffic:
+the feed-forward half of each block runs in chunks of rows that stay in
+the CPU cache, the activation and the residual additions work in place,
+queries, keys and values are views of one projection, and attention runs
+in blocks of query positions that see only the keys up to them (PyTorch's
+CPU kernel skips no work of a causal mask shorter than its 512-key tile).
+
+It can also start from a prefix: the keys and values of each row's first
+positions, computed once (``keep_cache``) and reused by many continuations
+of different prefix lengths (in-silico perturbation changes only the
+positions from the perturbed genus on). Only for inference; training goes
+through ``transformers``.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers.pytorch_utils import Conv1D
+
+ROWS = 1024  # feed-forward rows per chunk (a 1024 x 4d block fits in L2)
+QUERIES = 64  # attention query positions per call (causal: keys up to them)
+GELU = math.sqrt(2.0 / math.pi)
+
+
+def supported(network):
+    """Whether this forward computes exactly what the network's own does."""
+    config = network.config
+    return (config.model_type == "gpt2"
+            and config.activation_function == "gelu_new"
+            and config.scale_attn_weights
+            and not config.scale_attn_by_inverse_layer_idx
+            and not config.reorder_and_upcast_attn
+            and not config.add_cross_attention)
+
+
+def gelu_new_(x):
+    """GPT-2's tanh GELU, in place, in the order of operations of
+    ``transformers.activations.NewGELUActivation``."""
+    cube = x.pow(3.0)
+    cube.mul_(0.044715).add_(x).mul_(GELU).tanh_().add_(1.0)
+    return x.mul_(0.5).mul_(cube)
+
+
+@dataclass
+class Prefix:
+    """Cached keys and values of each row's first positions.
+
+    ``keys``/``values``: one ``(rows, heads, length, head_dim)`` tensor per
+    layer; ``lengths``: the real prefix length of each row (the rest is
+    padding and is never attended to).
+    """
+
+    keys: list
+    values: list
+    lengths: torch.Tensor
+
+
+def hidden_states(transformer, ids, prefix=None, keep_cache=False):
+    """Last hidden states of ``ids`` (right-padded rows); with ``prefix``
+    the ids continue each row's cached prefix (positions start at its
+    length). With ``keep_cache`` also return the ``Prefix`` of these ids.
+    """
+    rows, n = ids.shape
+    start = (torch.zeros(rows, dtype=torch.long, device=ids.device)
+             if prefix is None else prefix.lengths)
+    positions = start[:, None] + torch.arange(n, device=ids.device)
+    x = transformer.wte(ids) + transformer.wpe(positions)
+    valid = None
+    if prefix is not None:
+        width = prefix.keys[0].shape[2]
+        valid = torch.arange(width, device=ids.device)[None, :] \
+            < prefix.lengths[:, None]
+    keys, values = [], []
+    for layer, block in enumerate(transformer.h):
+        past = None if prefix is None else (prefix.keys[layer],
+                                            prefix.values[layer])
+        key, value = _block(block, x, past, valid)
+        if keep_cache:
+            keys.append(key)
+            values.append(value)
+    out = transformer.ln_f(x)
+    if keep_cache:
+        return out, Prefix(keys, values,
+                           torch.full((rows,), n, device=ids.device))
+    return out
+
+
+def _block(block, x, past, valid):
+    """One transformer block on ``x`` in place; returns its new keys and
+    values ``(rows, heads, n, head_dim)``."""
+    attention = block.attn
+    rows, n, width = x.shape
+    heads = attention.num_heads
+    qkv = attention.c_attn(block.ln_1(x)).view(rows, n, 3, heads, -1)
+    query, key, value = qkv.permute(2, 0, 3, 1, 4)
+    if past is None:
+        mixed = _attend(query, key, value, None)
+    else:
+        mixed = _attend(query, torch.cat([past[0], key], 2),
+                        torch.cat([past[1], value], 2), valid)
+    flat = x.view(-1, width)
+    _add_projection(flat, attention.c_proj,
+                    mixed.transpose(1, 2).reshape(-1, width))
+    mlp = block.mlp
+    for first in range(0, len(flat), ROWS):
+        chunk = flat[first:first + ROWS]
+        _add_projection(chunk, mlp.c_proj,
+                        gelu_new_(mlp.c_fc(block.ln_2(chunk))))
+    return key, value
+
+
+def _add_projection(out, layer, inputs):
+    """``out += layer(inputs)``, accumulating in place where the layer is
+    GPT-2's ``Conv1D`` (the residual is the GEMM's accumulator)."""
+    if isinstance(layer, Conv1D):
+        out.addmm_(inputs, layer.weight).add_(layer.bias)
+    else:
+        out += layer(inputs)
+
+
+def _attend(query, key, value, valid):
+    """Causal attention of the last ``n`` key positions' queries; ``valid``
+    ``(rows, prefix)`` marks the real positions of a cached prefix."""
+    n = query.shape[2]
+    width = key.shape[2] - n
+    if valid is None and n <= QUERIES:
+        return F.scaled_dot_product_attention(query, key, value,
+                                              is_causal=True)
+    out = torch.empty_like(query)
+    for first in range(0, n, QUERIES):
+        last = min(n, first + QUERIES)
+        mask = torch.ones(last - first, width + last, dtype=torch.bool,
+                          device=query.device).tril(width + first)
+        if valid is not None:
+            mask = mask & F.pad(
+                valid, (0, last), value=True)[:, None, None, :]
+        out[:, :, first:last] = F.scaled_dot_product_attention(
+            query[:, :, first:last], key[:, :, :width + last],
+            value[:, :, :width + last], attn_mask=mask)
+    return out
