@@ -41,7 +41,7 @@ def categorical_labels(sample_ids, column, missing="ignore"):
 
 
 def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
-            batch_size=64, device="auto", threads=0):
+            batch_size=64, device="auto", threads=0, precision="float32"):
     """``(model, sentences, groups, engine)`` of an action.
 
     With a metadata column only its labelled samples are kept and
@@ -54,5 +54,5 @@ def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
         groups = categorical_labels(sentences.sample_ids, metadata)
         sentences = sentences.select(groups.index)
     engine = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads)
+                    threads=threads, precision=precision)
     return model, sentences, groups, engine

@@ -33,10 +33,11 @@ def collapse_genera(table: biom.Table, taxonomy: pd.Series,
 def embed(table: biom.Table, taxonomy: pd.Series,
           model: mgm_model.MGMModel = None, pooling: str = "auto",
           drop_unmapped: bool = False, batch_size: int = 64,
-          device: str = "auto", threads: int = 0) -> pd.DataFrame:
+          device: str = "auto", threads: int = 0,
+          precision: str = "float32") -> pd.DataFrame:
     _, sentences, _, engine = prepare(table, taxonomy, model, None,
                                       drop_unmapped, batch_size, device,
-                                      threads)
+                                      threads, precision)
     vectors = engine.embed(sentences, pooling=pooling)
     columns = [f"mgm_{i + 1}" for i in range(vectors.shape[1])]
     return pd.DataFrame(vectors, index=sentences.sample_ids, columns=columns)

@@ -14,10 +14,11 @@ def attention_importance(
         model: mgm_model.MGMModel = None,
         metadata: qiime2.CategoricalMetadataColumn = None,
         drop_unmapped: bool = False, batch_size: int = 64,
-        device: str = "auto", threads: int = 0) -> pd.DataFrame:
+        device: str = "auto", threads: int = 0,
+        precision: str = "float32") -> pd.DataFrame:
     model, sentences, groups, engine = prepare(
         table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads)
+        threads, precision)
     att = interpret.attention(engine, sentences, model.vocabulary)
     return interpret.importance(att.matrix(model.vocabulary),
                                 att.presence(model.vocabulary), groups)
@@ -36,14 +37,15 @@ def perturb(table: biom.Table, taxonomy: pd.Series,
             model: mgm_model.MGMModel = None, genera: list = None,
             top_n: int = 20, modes: list = None, pooling: str = "auto",
             drop_unmapped: bool = False, batch_size: int = 64,
-            device: str = "auto", threads: int = 0) -> pd.DataFrame:
+            device: str = "auto", threads: int = 0,
+            precision: str = "float32") -> pd.DataFrame:
     if reference_group == target_group:
         raise ValueError("reference_group and target_group are the same "
                          f"({reference_group!r}); choose two groups.")
     modes = list(dict.fromkeys(modes or interpret.MODES))
     model, sentences, groups, engine = prepare(
         table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads)
+        threads, precision)
     interpret.check_groups(groups, metadata.name, reference_group,
                            target_group)
     pooling = model.default_pooling if pooling == "auto" else pooling
@@ -71,10 +73,10 @@ def leave_one_genus_out(
         model: mgm_model.MGMModel = None, genera: list = None,
         top_n: int = 50, pooling: str = "auto", drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
-        threads: int = 0) -> pd.DataFrame:
+        threads: int = 0, precision: str = "float32") -> pd.DataFrame:
     model, sentences, _, engine = prepare(
         table, taxonomy, model, None, drop_unmapped, batch_size, device,
-        threads)
+        threads, precision)
     pooling = model.default_pooling if pooling == "auto" else pooling
     chosen = interpret.choose_genera(sentences, model.vocabulary, genera,
                                      top_n or None, "of the table")

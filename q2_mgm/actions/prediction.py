@@ -61,13 +61,13 @@ def fit_predictor(table, taxonomy, targets, model, groups, labels, params):
 
 
 def predict(table, taxonomy, model, drop_unmapped, batch_size, device,
-            threads):
+            threads, precision):
     """Probabilities or values of every (mapped) sample of a table."""
     sentences = sentences_of(table, taxonomy, model, drop_unmapped)
     samples = strategies.samples_of(table, taxonomy, model.vocabulary,
                                     sentences)
     return strategies.predict(model, Engine(model, device, batch_size,
-                                            threads), samples)
+                                            threads, precision), samples)
 
 
 def evaluate(table, taxonomy, model, targets, labels, splits, params,

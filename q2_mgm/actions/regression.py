@@ -63,10 +63,11 @@ def fit_regressor(table: biom.Table, taxonomy: pd.Series,
 def predict_regression(table: biom.Table, taxonomy: pd.Series,
                        model: MGMModel, drop_unmapped: bool = False,
                        batch_size: int = 64, device: str = "auto",
-                       threads: int = 0) -> pd.Series:
+                       threads: int = 0, precision: str = "float32"
+                       ) -> pd.Series:
     clf.require_predictor(model, "regressor")
     return prediction.predict(table, taxonomy, model, drop_unmapped,
-                              batch_size, device, threads)
+                              batch_size, device, threads, precision)
 
 
 def evaluation_outputs(ctx, results, metadata, folds, strategy):

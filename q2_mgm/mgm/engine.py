@@ -128,13 +128,10 @@ class Engine:
         return torch.as_tensor(sentences.padded(positions),
                                device=self.device)
 
-    def batches(self, sentences, positions=None, batch_size=None, rng=None):
-        """Yield ``(positions, ids)`` per batch (see ``length_batches``)."""
-        positions = (np.arange(len(sentences)) if positions is None
-                     else np.asarray(positions))
-        for batch in length_batches(sentences.lengths[positions],
-                                    batch_size or self.batch_size, rng):
-            yield positions[batch], self.ids(sentences, positions[batch])
+    def batches(self, sentences):
+        """Yield ``(positions, ids)`` per batch, longest first."""
+        for batch in length_batches(sentences.lengths, self.batch_size):
+            yield batch, self.ids(sentences, batch)
 
     def _collect(self, sentences, width, compute):
         """``compute(ids)`` of every batch, written back in sentence
@@ -286,19 +283,6 @@ class Engine:
         for row, position in enumerate(positions):
             layers = per_layer[row, :, :int(lengths[row])]
             yield position, layers.mean(0), layers
-
-    # Training ---------------------------------------------------------------
-
-    def mean_loss(self, sentences, positions, batch_loss, batch_size):
-        """Mean of ``batch_loss`` over ``positions``, weighted by samples,
-        without gradients (validation)."""
-        self.network.eval()
-        total = 0.0
-        with torch.no_grad():
-            for batch, ids in self.batches(sentences, positions, batch_size):
-                total += float(batch_loss(self.network, ids, batch)) \
-                    * len(batch)
-        return total / max(len(positions), 1)
 
     # Generation -------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class Sampling:
     batch_size: int = 64
     device: str = "auto"
     threads: int = 0
+    precision: str = "float32"
 
 
 def rank_profile(model):
@@ -133,7 +134,8 @@ def sample_sentences(model, prefixes, sampling):
             f"max_length must be between {shortest} (room for <bos>, the "
             f"label, one genus and <eos>) and {model.max_length}.")
     engine = Engine(model, device=sampling.device,
-                    batch_size=sampling.batch_size, threads=sampling.threads)
+                    batch_size=sampling.batch_size, threads=sampling.threads,
+                    precision=sampling.precision)
     generator = torch.Generator(device=engine.device)
     generator.manual_seed(sampling.random_state)
     banned = banned_tokens(model.vocabulary).to(engine.device)

@@ -193,6 +193,12 @@ def language_model_loss(network, ids, positions):
                    labels=ids.masked_fill(ids == PAD, IGNORE)).loss
 
 
+def predicted_tokens(sentences):
+    """``batch_weight`` of ``language_model_loss``: the tokens its mean is
+    over (every token of a sentence but the first)."""
+    return lambda positions: float(np.sum(sentences.lengths[positions] - 1))
+
+
 def starting_network(model, vocabulary, from_scratch, random_state):
     """The network to train: a copy of the model's, or the same
     architecture freshly initialised, with an embedding row for every token
@@ -250,10 +256,14 @@ def trained_model(start, corpus, network, history, parameters):
 
 
 def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
-                   extend_vocabulary=False, settings=PRETRAINING):
+                   extend_vocabulary=False, settings=PRETRAINING,
+                   checkpoints=None):
     """Continue (or start) causal-language-model pre-training on a table.
 
     ``labels``: a Series of sample labels (missing: no label token).
+    ``checkpoints``: a ``checkpoints.Checkpoints`` to save the run to and
+    resume it from. Under ``torch.distributed`` every process calls this
+    with the same arguments (see ``q2_mgm.distributed_pretraining``).
     Returns a new ``MGMModel`` of kind ``pretrained``.
     """
     corpus, network = prepare(model, table, taxonomy, labels, from_scratch,
@@ -268,7 +278,8 @@ def pretrain_model(model, table, taxonomy, labels=None, from_scratch=False,
                     threads=settings.threads)
     trained.manifest["history"] = train(
         engine, corpus.sentences, train_positions, validation_positions,
-        language_model_loss, settings)
+        language_model_loss, settings, predicted_tokens(corpus.sentences),
+        checkpoints)
     return trained
 
 

@@ -1,6 +1,7 @@
 """The engine's fast inference forward, prefix reuse and lower precision,
 each against transformers' own forward pass."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import GPT2Config
@@ -178,3 +179,14 @@ def test_cuda_half_precision_stays_close_to_float32(precision):
         batch, "mean")
     model.network.cpu()
     assert cosines(exact, lowered).min() > 0.999
+
+
+def test_embed_action_takes_a_precision():
+    from qiime2.plugins.mgm.actions import embed
+    table, taxonomy = _data.example_table(6), _data.example_taxonomy()
+    exact, = embed(table, taxonomy, device="cpu")
+    lowered, = embed(table, taxonomy, device="cpu", precision="int8")
+    exact, lowered = (a.view(pd.DataFrame).to_numpy() for a in
+                      (exact, lowered))
+    assert cosines(exact, lowered).min() > 0.99
+    assert not np.array_equal(exact, lowered)

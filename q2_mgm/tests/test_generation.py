@@ -237,36 +237,6 @@ def test_generate_on_the_command_line(tmp_path):
     assert str(table.type) == "FeatureTable[RelativeFrequency]"
 
 
-def test_training_loop_runs_under_ddp(taxonomy, tmp_path):
-    """The data-parallel recipe of docs/pretraining.md, on one process."""
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-    from ..mgm.engine import Engine
-    from ..mgm.training import train, validation_split
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store",
-                            rank=0, world_size=1)
-    try:
-        start = _data.pretrained()
-        corpus, network = pretraining.prepare(
-            start, mice_table(("PM9",)), taxonomy.view(pd.Series))
-        train_positions, validation_positions = validation_split(
-            len(corpus.sentences), 0.2, 0)
-        settings = TrainingSettings(epochs=1, batch_size=5, device="cpu")
-        engine = Engine(MGMModel(network, corpus.vocabulary,
-                                 {"kind": "pretrained"}), device="cpu")
-        engine.network = DistributedDataParallel(network)
-        history = train(engine, corpus.sentences,
-                        train_positions[dist.get_rank()::1],
-                        validation_positions,
-                        pretraining.language_model_loss, settings)
-    finally:
-        dist.destroy_process_group()
-    model = pretraining.trained_model(start, corpus, network, history,
-                                      settings.as_dict())
-    assert model.network.config.vocab_size == len(model.vocabulary)
-    assert history[0]["validation_loss"] > 0
-
-
 def test_ordered_abundances_give_the_wanted_ranking():
     rng = np.random.default_rng(0)
     vocabulary = _data.pretrained().vocabulary

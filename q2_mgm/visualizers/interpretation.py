@@ -101,10 +101,10 @@ def keystone_summary(
         model: mgm_model.MGMModel = None, top_n: int = 20,
         min_prevalence: float = 0.1, drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
-        threads: int = 0) -> None:
+        threads: int = 0, precision: str = "float32") -> None:
     model, sentences, groups, engine = prepare(
         table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads)
+        threads, precision)
     interpret.comparisons(groups)
     att = interpret.attention(engine, sentences, model.vocabulary)
     weights = att.matrix(model.vocabulary)
