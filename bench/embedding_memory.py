@@ -1,34 +1,62 @@
-"""Peak memory of tokenizing and embedding many samples.
+"""Peak memory of `qiime mgm embed` on a large table: it streams.
 
-Runs the whole path (feature table -> sentences -> embeddings) on N
-gut-like samples in a child process and on N/10 in another, and prints the
-peak resident memory of each and their ratio: the engine streams
-length-sorted batches and keeps only the pooled vectors, so memory should
-grow with the table and the output, not with the hidden states.
+Writes a table of N gut-like samples (BIOM 2.1 file, imported as a
+FeatureTable[Frequency] artifact) and its taxonomy, then runs the embed
+action through QIIME 2's Python API on it in a fresh process, once on N/10
+samples and once on N, and prints the peak resident memory of each and
+their ratio. The action reads, tokenizes and embeds a chunk of samples at a
+time and writes the vectors as they come, so the peak should not grow with
+the table.
 
-    python bench/embedding_memory.py --samples 100000 [--low 20 --high 200]
+    .venv/bin/python bench/embedding_memory.py --samples 1000000 \
+        [--low 5 --high 20]
 """
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from _common import gut_like_table, peak_rss_mib
 
 
-def child(n, low, high, batch_size):
-    from q2_mgm.mgm.engine import Engine
-    from q2_mgm.mgm.model import load_pretrained
-    from q2_mgm.mgm.tokens import tokenize
-    model = load_pretrained()
-    table, taxonomy, vocabulary = gut_like_table(n, seed=11, low=low,
-                                                 high=high)
+def write_inputs(n, low, high, folder):
+    """table.qza and taxonomy.qza of n gut-like samples in ``folder``."""
+    import qiime2
+    table, taxonomy, _ = gut_like_table(n, seed=11, low=low, high=high)
+    biom_path = Path(folder) / "table.biom"
+    import h5py
+    with h5py.File(biom_path, "w") as f:
+        table.to_hdf5(f, "bench")
+    del table
+    qiime2.Artifact.import_data("FeatureTable[Frequency]", str(biom_path),
+                                "BIOMV210Format").save(
+                                    f"{folder}/table.qza")
+    taxonomy = taxonomy.rename("Taxon").rename_axis("Feature ID")
+    qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy).save(
+        f"{folder}/taxonomy.qza")
+
+
+def run_embed(folder, batch_size):
+    import qiime2
+    from qiime2.plugins.mgm.actions import embed
+    from q2_mgm.plugin.formats import EmbeddingsFormat
+    table = qiime2.Artifact.load(f"{folder}/table.qza")
+    taxonomy = qiime2.Artifact.load(f"{folder}/taxonomy.qza")
     start = time.perf_counter()
-    sentences, _ = tokenize(table, taxonomy, vocabulary)
-    vectors = Engine(model, device="cpu", batch_size=batch_size).embed(
-        sentences)
+    embeddings, = embed(table=table, taxonomy=taxonomy, device="cpu",
+                        batch_size=batch_size)
     seconds = time.perf_counter() - start
-    print(f"{n}\t{peak_rss_mib():.0f}\t{seconds:.0f}\t{vectors.shape}")
+    path = str(embeddings.view(EmbeddingsFormat))
+    rows = sum(1 for _ in open(path)) - 1
+    print(f"{rows}\t{peak_rss_mib():.0f}\t{seconds:.0f}")
+
+
+def child(*args):
+    return subprocess.run([sys.executable, __file__, *map(str, args)],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def main():
@@ -37,20 +65,23 @@ def main():
     parser.add_argument("--low", type=int, default=20)
     parser.add_argument("--high", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--write", metavar="FOLDER")
+    parser.add_argument("--embed", metavar="FOLDER")
     args = parser.parse_args()
-    if args.child:
-        return child(args.samples, args.low, args.high, args.batch_size)
-    print(f"gut-like samples with {args.low}-{args.high} genera")
-    print("samples\tpeak RSS MiB\tseconds\tembeddings")
+    if args.write:
+        return write_inputs(args.samples, args.low, args.high, args.write)
+    if args.embed:
+        return run_embed(args.embed, args.batch_size)
+    print(f"gut-like samples with {args.low}-{args.high} genera; "
+          "qiime2.plugins.mgm.actions.embed in a fresh process")
+    print("samples\tpeak RSS MiB\tseconds")
     peaks = []
     for n in (args.samples // 10, args.samples):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", "--samples", str(n),
-             "--low", str(args.low), "--high", str(args.high),
-             "--batch-size", str(args.batch_size)],
-            check=True, capture_output=True, text=True).stdout.strip()
-        print(out)
+        with tempfile.TemporaryDirectory() as folder:
+            child("--write", folder, "--samples", n, "--low", args.low,
+                  "--high", args.high)
+            out = child("--embed", folder, "--batch-size", args.batch_size)
+        print(out, flush=True)
         peaks.append(float(out.split("\t")[1]))
     print(f"peak memory ratio for 10x the samples: {peaks[1] / peaks[0]:.2f}"
           f" ({peaks[1] / 1024:.2f} GiB at {args.samples} samples)")

@@ -5,11 +5,15 @@ import biom
 import numpy as np
 import pandas as pd
 import skbio
+from q2_types.feature_table import BIOMV210Format
 from skbio.stats.ordination import pcoa
 
 from ..mgm import model as mgm_model
-from ..plugin.formats import MGMModelDirectoryFormat
-from .common import model_or_pretrained, prepare
+from ..mgm.engine import Engine
+from ..mgm import tables
+from ..plugin.formats import (EmbeddingsFormat, MGMModelDirectoryFormat,
+                              write_embeddings)
+from .common import log, model_or_pretrained, sentences_of
 from ..mgm.tokens import genus_table
 
 
@@ -30,17 +34,30 @@ def collapse_genera(table: biom.Table, taxonomy: pd.Series,
                       list(genera.sample_ids))
 
 
-def embed(table: biom.Table, taxonomy: pd.Series,
+def embed(table: BIOMV210Format, taxonomy: pd.Series,
           model: mgm_model.MGMModel = None, pooling: str = "auto",
           drop_unmapped: bool = False, batch_size: int = 64,
           device: str = "auto", threads: int = 0,
-          precision: str = "float32") -> pd.DataFrame:
-    _, sentences, _, engine = prepare(table, taxonomy, model, None,
-                                      drop_unmapped, batch_size, device,
-                                      threads, precision)
-    vectors = engine.embed(sentences, pooling=pooling)
-    columns = [f"mgm_{i + 1}" for i in range(vectors.shape[1])]
-    return pd.DataFrame(vectors, index=sentences.sample_ids, columns=columns)
+          precision: str = "float32") -> EmbeddingsFormat:
+    """Streams: the table is read, tokenized and embedded a chunk of
+    samples at a time and the vectors are written as they come, so memory
+    does not grow with the number of samples."""
+    model = model_or_pretrained(model)
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads, precision=precision)
+    fmt = EmbeddingsFormat()
+    columns = [f"mgm_{i + 1}" for i in range(model.network.config.n_embd)]
+    with fmt.open() as handle:
+        done = 0
+        for chunk in tables.table_chunks(str(table), tables.CHUNK):
+            sentences = sentences_of(chunk, taxonomy, model, drop_unmapped)
+            vectors = engine.embed(sentences, pooling=pooling)
+            write_embeddings(pd.DataFrame(vectors, columns=columns,
+                                          index=sentences.sample_ids),
+                             handle, header=done == 0)
+            done += len(chunk.ids())
+            log.info("%d samples embedded", done)
+    return fmt
 
 
 def cosine_distances(embeddings):

@@ -117,6 +117,12 @@ class EmbeddingsFormat(model.TextFileFormat):
                     break
 
 
+def write_embeddings(vectors, handle, header=True):
+    """Rows of an embeddings TSV from a DataFrame (samples x dimensions)."""
+    vectors.rename_axis("sample-id").to_csv(handle, sep="\t", header=header,
+                                            float_format="%.9g")
+
+
 EmbeddingsDirectoryFormat = model.SingleFileDirectoryFormat(
     "EmbeddingsDirectoryFormat", "embeddings.tsv", EmbeddingsFormat)
 

@@ -4,6 +4,7 @@ import qiime2
 
 from ..mgm import model as mgm_model
 from .formats import (EmbeddingsFormat, GenerationLabelsFormat,
+                      write_embeddings,
                       MGMModelDirectoryFormat, PerturbationEffectsFormat)
 from ..plugin_setup import plugin
 
@@ -30,9 +31,8 @@ def _read_embeddings(fmt):
 @plugin.register_transformer
 def _3(data: pd.DataFrame) -> EmbeddingsFormat:
     fmt = EmbeddingsFormat()
-    out = data.copy()
-    out.index.name = "sample-id"
-    out.to_csv(str(fmt), sep="\t", float_format="%.9g")
+    with fmt.open() as handle:
+        write_embeddings(data, handle)
     return fmt
 
 

@@ -70,6 +70,24 @@ def test_embed_outputs_one_vector_per_sample(small):
     assert np.allclose(again.view(pd.DataFrame), df, atol=1e-5)
 
 
+def test_embed_streams_the_table_in_chunks_of_samples(small, monkeypatch):
+    """Chunk by chunk (5, 5 and 2 samples) equals one pass over the whole
+    table: same samples, same order, same vectors."""
+    from ..mgm import tables
+    table, taxonomy = small
+    whole, = embed(table=table, taxonomy=taxonomy, device="cpu")
+    monkeypatch.setattr(tables, "CHUNK", 5)
+    chunked, = embed(table=table, taxonomy=taxonomy, device="cpu")
+    whole, chunked = whole.view(pd.DataFrame), chunked.view(pd.DataFrame)
+    assert list(chunked.index) == list(table.view(biom.Table).ids())
+    assert np.abs(whole.to_numpy() - chunked.to_numpy()).max() < 1e-6
+    engine = Engine(_data.pretrained(), device="cpu")
+    sentences, _ = tokenize(table.view(biom.Table), taxonomy.view(pd.Series),
+                            _data.pretrained().vocabulary)
+    assert np.abs(engine.embed(sentences, "mean") - chunked.to_numpy()
+                  ).max() < 1e-6
+
+
 def test_distances_and_pcoa(small):
     table, taxonomy = small
     embeddings, = embed(table=table, taxonomy=taxonomy)

@@ -21,7 +21,7 @@ CONDA_NAMES = {
     "transformers": "transformers", "safetensors": "safetensors",
     "numpy": "numpy", "pandas": "pandas", "scipy": "scipy",
     "sklearn": "scikit-learn", "skbio": "scikit-bio",
-    "biom": "biom-format", "matplotlib": "matplotlib"}
+    "biom": "biom-format", "h5py": "h5py", "matplotlib": "matplotlib"}
 PIPELINE_PLUGINS = {"feature_table": "q2-feature-table",
                     "sample_classifier": "q2-sample-classifier"}
 DATA = ["example_data", "pretrained", "visualizers/assets", "tests/data"]
