@@ -20,7 +20,8 @@ import torch
 
 from _common import real_sentences
 from q2_mgm.mgm import finetuning
-from q2_mgm.mgm.engine import Engine, length_batches, set_threads
+from q2_mgm.mgm.engine import (TOKENS_PER_SAMPLE, Engine, length_batches,
+                               set_threads)
 from q2_mgm.mgm.model import MGMModel, load_pretrained
 
 BUCKETS = ((3, 30), (30, 100), (100, 200), (200, 513))
@@ -37,7 +38,9 @@ def padding_efficiency(lengths, batch_size):
     """Real tokens / tokens computed in the engine's length-sorted
     batches."""
     padded = sum(len(batch) * lengths[batch].max()
-                 for batch in length_batches(lengths, batch_size))
+                 for batch in length_batches(
+                     lengths, batch_size,
+                     max_tokens=batch_size * TOKENS_PER_SAMPLE))
     return lengths.sum() / padded
 
 

@@ -28,6 +28,7 @@ from .vocabulary import EOS, PAD
 transformers.logging.set_verbosity_error()
 
 ATTENTION_BYTES = 1 << 30
+TOKENS_PER_SAMPLE = 128  # inference batches hold batch_size x this at most
 MEGABATCH = 50  # batches per length-sorted group when training
 
 
@@ -57,16 +58,27 @@ def set_threads(threads):
     torch.set_num_threads(threads or available_cores())
 
 
-def length_batches(lengths, batch_size, rng=None):
+def length_batches(lengths, batch_size, rng=None, max_tokens=None):
     """Positions into ``lengths`` in batches of similar length.
 
-    Without ``rng``: longest first. With ``rng`` (training): a random
-    permutation cut into groups of ``MEGABATCH`` batches, each group sorted
-    by length, so batches are shuffled yet padded little.
+    Without ``rng``: longest first, and with ``max_tokens`` no batch holds
+    more padded tokens than that (long sentences come fewer at a time,
+    which also keeps their batches to a narrower range of lengths). With
+    ``rng`` (training): a random permutation cut into groups of
+    ``MEGABATCH`` batches, each group sorted by length, so batches are
+    shuffled yet padded little.
     """
     lengths = np.asarray(lengths)
     if rng is None:
         order = np.argsort(-lengths, kind="stable")
+        if max_tokens is not None:
+            batches, start = [], 0
+            while start < len(order):
+                fit = max_tokens // max(int(lengths[order[start]]), 1)
+                size = max(1, min(batch_size, fit))
+                batches.append(order[start:start + size])
+                start += size
+            return batches
     else:
         order = rng.permutation(len(lengths))
         group = MEGABATCH * batch_size
@@ -123,6 +135,11 @@ class Engine:
 
     # Batches ---------------------------------------------------------------
 
+    def length_batches(self, lengths):
+        """Inference batches: ``batch_size`` samples, fewer when long."""
+        return length_batches(lengths, self.batch_size,
+                              max_tokens=self.batch_size * TOKENS_PER_SAMPLE)
+
     def ids(self, sentences, positions):
         """Token ids of some sentences, right-padded, on the device."""
         return torch.as_tensor(sentences.padded(positions),
@@ -130,7 +147,7 @@ class Engine:
 
     def batches(self, sentences):
         """Yield ``(positions, ids)`` per batch, longest first."""
-        for batch in length_batches(sentences.lengths, self.batch_size):
+        for batch in self.length_batches(sentences.lengths):
             yield batch, self.ids(sentences, batch)
 
     def _collect(self, sentences, width, compute):
@@ -185,8 +202,7 @@ class Engine:
         bounds = np.searchsorted(sources[order], np.arange(len(sentences) + 1))
         used = np.flatnonzero(np.diff(bounds))
         with torch.inference_mode():
-            for group in length_batches(sentences.lengths[used],
-                                        self.batch_size):
+            for group in self.length_batches(sentences.lengths[used]):
                 group = used[group]
                 jobs = np.concatenate([order[bounds[g]:bounds[g + 1]]
                                        for g in group])
@@ -206,13 +222,18 @@ class Engine:
         sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
         tails = Sentences.from_list(
             np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])
-        for batch in length_batches(tails.lengths, self.batch_size):
+        # Tails are short: take more of them at a time, as many tokens as
+        # a batch of whole sentences holds.
+        tokens = self.batch_size * int(sentences.lengths[group].mean())
+        for batch in length_batches(tails.lengths, 4 * self.batch_size,
+                                    max_tokens=tokens):
             source = torch.as_tensor(rows[batch], device=self.device)
             start = torch.as_tensor(keep[batch], device=self.device)
             width = int(keep[batch].max())
             prefix = forward.Prefix(
-                [k[source, :, :width] for k in cache.keys],
-                [v[source, :, :width] for v in cache.values], start)
+                [self._rows(k[:, :, :width], rows[batch]) for k in cache.keys],
+                [self._rows(v[:, :, :width], rows[batch])
+                 for v in cache.values], start)
             tail_ids = self.ids(tails, batch)
             tail = forward.hidden_states(self.network.transformer, tail_ids,
                                          prefix=prefix).float()
@@ -223,6 +244,13 @@ class Engine:
             else:
                 vectors = pool(tail, tail_ids, "eos")
             out[jobs[batch]] = vectors.float().cpu().numpy()
+
+    def _rows(self, cached, rows):
+        """Rows of a cached tensor: a view when they are all one row."""
+        if (rows == rows[0]).all():
+            return cached[rows[0]:rows[0] + 1].expand(len(rows), -1, -1, -1)
+        return cached.index_select(0, torch.as_tensor(rows,
+                                                      device=self.device))
 
     def logits(self, sentences):
         """Classifier logits per sentence (the head on the last token's
@@ -261,7 +289,7 @@ class Engine:
         config = self.network.config
         with torch.inference_mode(), \
                 attention_implementation(self.network, "eager"):
-            for batch in length_batches(sentences.lengths, self.batch_size):
+            for batch in self.length_batches(sentences.lengths):
                 longest = int(sentences.lengths[batch[0]])
                 # Attention matrices of all layers: cap them at ~1 GiB.
                 per_pass = max(1, ATTENTION_BYTES // (

@@ -24,6 +24,9 @@ from transformers.pytorch_utils import Conv1D
 ROWS = 1024  # feed-forward rows per chunk (a 1024 x 4d block fits in L2)
 QUERIES = 64  # attention query positions per call (causal: keys up to them)
 GELU = math.sqrt(2.0 / math.pi)
+FLASH_CPU = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+FUSED = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_linear_pointwise")
 
 
 def supported(network):
@@ -67,21 +70,27 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False):
     rows, n = ids.shape
     start = (torch.zeros(rows, dtype=torch.long, device=ids.device)
              if prefix is None else prefix.lengths)
-    positions = start[:, None] + torch.arange(n, device=ids.device)
+    # Padding after a long prefix may run past the last position: it is
+    # never read, so it takes the last position's embedding.
+    positions = (start[:, None] + torch.arange(n, device=ids.device)).clamp_(
+        max=transformer.wpe.num_embeddings - 1)
     x = transformer.wte(ids) + transformer.wpe(positions)
     valid = None
     if prefix is not None:
         width = prefix.keys[0].shape[2]
         valid = torch.arange(width, device=ids.device)[None, :] \
             < prefix.lengths[:, None]
+        if ids.device.type == "cpu":  # as an additive mask for _two_part
+            valid = torch.zeros(valid.shape, dtype=x.dtype).masked_fill(
+                ~valid, float("-inf"))[:, None, None, :]
     keys, values = [], []
     for layer, block in enumerate(transformer.h):
         past = None if prefix is None else (prefix.keys[layer],
                                             prefix.values[layer])
         key, value = _block(block, x, past, valid)
-        if keep_cache:
-            keys.append(key)
-            values.append(value)
+        if keep_cache:  # contiguous: rows are gathered from it later
+            keys.append(key.contiguous())
+            values.append(value.contiguous())
     out = transformer.ln_f(x)
     if keep_cache:
         return out, Prefix(keys, values,
@@ -99,6 +108,8 @@ def _block(block, x, past, valid):
     query, key, value = qkv.permute(2, 0, 3, 1, 4)
     if past is None:
         mixed = _attend(query, key, value, None)
+    elif x.device.type == "cpu":
+        mixed = _two_part(query, key, value, past, valid)
     else:
         mixed = _attend(query, torch.cat([past[0], key], 2),
                         torch.cat([past[1], value], 2), valid)
@@ -106,11 +117,24 @@ def _block(block, x, past, valid):
     _add_projection(flat, attention.c_proj,
                     mixed.transpose(1, 2).reshape(-1, width))
     mlp = block.mlp
+    expand = _expansion(mlp.c_fc)
     for first in range(0, len(flat), ROWS):
         chunk = flat[first:first + ROWS]
-        _add_projection(chunk, mlp.c_proj,
-                        gelu_new_(mlp.c_fc(block.ln_2(chunk))))
+        _add_projection(chunk, mlp.c_proj, expand(block.ln_2(chunk)))
     return key, value
+
+
+def _expansion(layer):
+    """``gelu_new(layer(x))`` as one call: oneDNN's linear layer with the
+    tanh GELU in its epilogue where PyTorch has it (the same function;
+    the results differ from the separate steps by rounding, < 1e-6),
+    else the separate steps."""
+    if FUSED and isinstance(layer, Conv1D) and layer.weight.device.type \
+            == "cpu" and layer.weight.dtype == torch.float32:
+        weight = layer.weight.t().contiguous()
+        return lambda x: torch.ops.mkldnn._linear_pointwise(
+            x, weight, layer.bias, "gelu", [], "tanh")
+    return lambda x: gelu_new_(layer(x))
 
 
 def _add_projection(out, layer, inputs):
@@ -142,3 +166,52 @@ def _attend(query, key, value, valid):
             query[:, :, first:last], key[:, :, :width + last],
             value[:, :, :width + last], attn_mask=mask)
     return out
+
+
+def _two_part(query, key, value, past, mask):
+    """Attention over a cached prefix and the new positions, without
+    joining their keys: one pass over the prefix (``mask``: additive,
+    ``-inf`` beyond each row's prefix), one causal pass over the new
+    positions, merged by their log-sum-exps (CPU kernel)."""
+    if past[0].stride(0) == 0:  # one cached row for all: fold the rows
+        old, old_lse = _folded(query, past[0][:1], past[1][:1], mask)
+    else:
+        old, old_lse = FLASH_CPU(query, past[0], past[1], 0.0, False,
+                                 attn_mask=mask)[:2]
+    new, new_lse = _causal_with_lse(query, key, value)
+    total = torch.logaddexp(old_lse, new_lse)
+    return old.mul_((old_lse - total).exp_()[..., None]).add_(
+        new.mul_((new_lse - total).exp_()[..., None]))
+
+
+def _folded(query, key, value, mask):
+    """Attention of every row's queries to one shared prefix, as one long
+    query sequence (a few large blocks instead of many small ones)."""
+    rows, heads, n, size = query.shape
+    folded = query.transpose(0, 1).reshape(1, heads, rows * n, size)
+    mask = mask.expand(rows, 1, n, mask.shape[-1]).reshape(
+        1, 1, rows * n, -1)
+    out, lse = FLASH_CPU(folded, key, value, 0.0, False, attn_mask=mask)[:2]
+    return (out.view(heads, rows, n, size).transpose(0, 1),
+            lse.view(heads, rows, n).transpose(0, 1))
+
+
+def _causal_with_lse(query, key, value):
+    """Causal attention and its log-sum-exp, in blocks of query positions
+    that see only the keys up to them (CPU kernel)."""
+    n = query.shape[2]
+    if n <= QUERIES:
+        return FLASH_CPU(query, key, value, 0.0, True)[:2]
+    out = torch.empty_like(query)
+    lse = query.new_empty(query.shape[:3])
+    for first in range(0, n, QUERIES):
+        last = min(n, first + QUERIES)
+        mask = torch.zeros(last - first, last, dtype=query.dtype).masked_fill(
+            torch.ones(last - first, last, dtype=torch.bool).triu(first + 1),
+            float("-inf"))
+        block, block_lse = FLASH_CPU(
+            query[:, :, first:last], key[:, :, :last], value[:, :, :last],
+            0.0, False, attn_mask=mask)[:2]
+        out[:, :, first:last] = block
+        lse[:, :, first:last] = block_lse
+    return out, lse

@@ -29,8 +29,9 @@ ENGINE_PARAMETERS = {
     "precision": Str % Choices(*PRECISIONS),
 }
 ENGINE_DESCRIPTIONS = {
-    "batch_size": "Samples per forward pass. Larger is faster on a GPU and "
-                  "needs more memory.",
+    "batch_size": "Samples per forward pass (fewer at a time when samples "
+                  "hold more than 128 genera). Larger is faster on a GPU "
+                  "and needs more memory.",
     "device": "Where the model runs: 'auto' uses a CUDA GPU when one is "
               "available, else the CPU.",
     "threads": "CPU threads for the model (0: every core given to the job, "

@@ -95,6 +95,19 @@ def test_variants_reuse_prefixes_and_equal_whole_forward_passes(pooling):
     assert np.abs(found - expected).max() < 1e-5
 
 
+def test_variants_after_long_prefixes_stay_within_512_positions():
+    """A short tail after a 500-token prefix shares a batch with a long
+    tail: its padding runs past position 511 and must not break."""
+    model = _data.pretrained()
+    batch = sentences([510, 60])
+    variants = [perturb_sentence(batch.sentence(0), 500, "delete"),
+                perturb_sentence(batch.sentence(1), 3, "delete")]
+    found = Engine(model, device="cpu").embed_variants(
+        batch, [0, 1], variants, "mean")
+    expected = np.stack([plain(model.network, v) for v in variants])
+    assert np.abs(found - expected).max() < 1e-5
+
+
 def test_shared_start_leaves_a_token_to_run():
     sentence = np.array([2, 10, 11, 12, 3])
     assert shared_start(sentence, sentence) == 4
