@@ -6,10 +6,11 @@ set-up, one padding policy and one batching rule. Sentences are padded on
 the right, only to the longest sentence of their batch, and attention is
 causal, so no real token ever attends to a pad: no padding mask is needed,
 which lets PyTorch use its fused causal attention kernel. Batches are
-sorted by length where order does not matter, and for training are
-shuffled groups of similar length (as the Hugging Face Trainer's
-``group_by_length``). Inference runs under ``torch.inference_mode`` and
-keeps only one batch's activations.
+sorted by length where order does not matter (and hold fewer samples when
+samples are long), and for training are shuffled groups of similar length
+(as the Hugging Face Trainer's ``group_by_length``). Inference runs under
+``torch.inference_mode``, through ``forward``'s fast path where it covers
+the network, and keeps only one batch's activations.
 """
 import contextlib
 import os
