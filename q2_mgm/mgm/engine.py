@@ -30,6 +30,7 @@ transformers.logging.set_verbosity_error()
 
 ATTENTION_BYTES = 1 << 30
 TOKENS_PER_SAMPLE = 128  # inference batches hold batch_size x this at most
+TAIL_TOKENS = 48  # the same for the tails of variants (embed_variants)
 MEGABATCH = 50  # batches per length-sorted group when training
 
 
@@ -88,6 +89,17 @@ def length_batches(lengths, batch_size, rng=None, max_tokens=None):
             for chunk in np.array_split(order, range(group, len(order),
                                                      group))])
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def narrow(group, lengths, spread=0.8):
+    """Split a longest-first group of sentences where a sentence is shorter
+    than ``spread`` times the group's first, so that tails of one length
+    have prefixes of similar length."""
+    cuts = [0]
+    for i in range(1, len(group)):
+        if lengths[group[i]] < spread * lengths[group[cuts[-1]]]:
+            cuts.append(i)
+    return np.split(group, cuts[1:])
 
 
 def shared_start(sentence, variant):
@@ -202,9 +214,11 @@ class Engine:
         order = np.argsort(sources, kind="stable")
         bounds = np.searchsorted(sources[order], np.arange(len(sentences) + 1))
         used = np.flatnonzero(np.diff(bounds))
+        groups = [part for group in self.length_batches(
+            sentences.lengths[used]) for part in narrow(used[group],
+                                                        sentences.lengths)]
         with torch.inference_mode():
-            for group in self.length_batches(sentences.lengths[used]):
-                group = used[group]
+            for group in groups:
                 jobs = np.concatenate([order[bounds[g]:bounds[g + 1]]
                                        for g in group])
                 row = np.zeros(len(sentences), dtype=np.int64)
@@ -223,11 +237,10 @@ class Engine:
         sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
         tails = Sentences.from_list(
             np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])
-        # Tails are short: take more of them at a time, as many tokens as
-        # a batch of whole sentences holds.
-        tokens = self.batch_size * int(sentences.lengths[group].mean())
+        # Tails are short: more of them at a time, up to a token budget
+        # small enough that their cached prefixes stay cheap to gather.
         for batch in length_batches(tails.lengths, 4 * self.batch_size,
-                                    max_tokens=tokens):
+                                    max_tokens=self.batch_size * TAIL_TOKENS):
             source = torch.as_tensor(rows[batch], device=self.device)
             start = torch.as_tensor(keep[batch], device=self.device)
             width = int(keep[batch].max())

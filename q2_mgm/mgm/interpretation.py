@@ -235,7 +235,7 @@ def perturbation_jobs(sentences, genus_ids, modes):
 
 
 def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
-                         chunk_size=4096):
+                         chunk_size=32768):
     """Yield ``(before, jobs, after)`` per chunk of perturbations.
 
     ``before``: the unperturbed embeddings of all sentences; ``jobs``:
