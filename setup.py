@@ -8,7 +8,7 @@ setup(
     packages=find_packages(),
     python_requires=">=3.9",
     # qiime2 and the q2-* plugins come from conda or Debian, not PyPI.
-    install_requires=["torch>=2.0", "transformers>=4.40,<5",
+    install_requires=["torch>=2.2", "transformers>=4.40,<5",
                       "safetensors>=0.4"],
     package_data={
         "q2_mgm": ["citations.bib", "example_data/*", "pretrained/*"],
