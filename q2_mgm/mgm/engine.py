@@ -110,6 +110,11 @@ def shared_start(sentence, variant):
     return int(differ[0]) if len(differ) else n
 
 
+def real_lengths(ids):
+    """Real tokens of each right-padded row."""
+    return (ids != PAD).sum(1)
+
+
 def pool(hidden, ids, pooling):
     """Sentence vectors from last hidden states (``mean`` or ``eos``)."""
     mask = ids != PAD
@@ -178,7 +183,8 @@ class Engine:
         """Last hidden states; inference takes ``forward``'s fast path."""
         transformer = self.network.transformer
         if self.fast and not torch.is_grad_enabled():
-            return forward.hidden_states(transformer, ids).float()
+            return forward.hidden_states(transformer, ids,
+                                         lengths=real_lengths(ids)).float()
         return transformer(input_ids=ids).last_hidden_state.float()
 
     def embed(self, sentences, pooling="auto"):
@@ -232,8 +238,9 @@ class Engine:
                        pooling, out):
         """Embed the variants of one group of source sentences."""
         ids = self.ids(sentences, group)
-        hidden, cache = forward.hidden_states(self.network.transformer, ids,
-                                              keep_cache=True)
+        hidden, cache = forward.hidden_states(
+            self.network.transformer, ids, keep_cache=True,
+            lengths=real_lengths(ids))
         sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
         tails = Sentences.from_list(
             np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])
@@ -249,8 +256,9 @@ class Engine:
                 [self._rows(v[:, :, :width], rows[batch])
                  for v in cache.values], start)
             tail_ids = self.ids(tails, batch)
-            tail = forward.hidden_states(self.network.transformer, tail_ids,
-                                         prefix=prefix).float()
+            tail = forward.hidden_states(
+                self.network.transformer, tail_ids, prefix=prefix,
+                lengths=real_lengths(tail_ids)).float()
             if pooling == "mean":
                 real = (tail_ids != PAD).unsqueeze(-1)
                 total = sums[source, start] + (tail * real).sum(1).double()

@@ -15,6 +15,7 @@ positions from the perturbed genus on). Only for inference; training goes
 through ``transformers``.
 """
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,9 @@ from transformers.pytorch_utils import Conv1D
 
 ROWS = 1024  # feed-forward rows per chunk (a 1024 x 4d block fits in L2)
 QUERIES = 64  # attention query positions per call (causal: keys up to them)
+SPREAD = 0.9  # rows padded together for attention: lengths within this
+PACK_BELOW = 0.94  # pack tokens when real / padded is below this (the
+# index copies cost about what 6% of padding does)
 GELU = math.sqrt(2.0 / math.pi)
 FLASH_CPU = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 FUSED = torch.backends.mkldnn.is_available() and hasattr(
@@ -62,10 +66,17 @@ class Prefix:
     lengths: torch.Tensor
 
 
-def hidden_states(transformer, ids, prefix=None, keep_cache=False):
+def hidden_states(transformer, ids, prefix=None, keep_cache=False,
+                  lengths=None):
     """Last hidden states of ``ids`` (right-padded rows); with ``prefix``
     the ids continue each row's cached prefix (positions start at its
     length). With ``keep_cache`` also return the ``Prefix`` of these ids.
+
+    ``lengths`` (each row's real tokens) lets the projections and the
+    feed-forward half skip the padding: they run on the real tokens only,
+    and only attention sees the rows padded, in groups of rows of similar
+    length (each padded to its own longest). Padded positions of the
+    output are zero.
     """
     rows, n = ids.shape
     start = (torch.zeros(rows, dtype=torch.long, device=ids.device)
@@ -74,7 +85,9 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False):
     # never read, so it takes the last position's embedding.
     positions = (start[:, None] + torch.arange(n, device=ids.device)).clamp_(
         max=transformer.wpe.num_embeddings - 1)
-    x = transformer.wte(ids) + transformer.wpe(positions)
+    layout = Layout(rows, n, lengths)
+    x = transformer.wte(layout.pack(ids)) + transformer.wpe(
+        layout.pack(positions))
     valid = None
     if prefix is not None:
         width = prefix.keys[0].shape[2]
@@ -87,41 +100,116 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False):
     for layer, block in enumerate(transformer.h):
         past = None if prefix is None else (prefix.keys[layer],
                                             prefix.values[layer])
-        key, value = _block(block, x, past, valid)
-        if keep_cache:  # contiguous: rows are gathered from it later
+        key, value = _block(block, x, layout, past, valid)
+        if keep_cache:  # a copy: the layout reuses its buffer
             keys.append(key.contiguous())
             values.append(value.contiguous())
-    out = transformer.ln_f(x)
+    out = layout.unpack(transformer.ln_f(x))
     if keep_cache:
         return out, Prefix(keys, values,
                            torch.full((rows,), n, device=ids.device))
     return out
 
 
-def _block(block, x, past, valid):
-    """One transformer block on ``x`` in place; returns its new keys and
-    values ``(rows, heads, n, head_dim)``."""
+class Layout:
+    """Where the real tokens of right-padded rows are.
+
+    Tokens travel packed (one row per real token) through everything that
+    works token by token, and padded (``rows x n``) through attention.
+    """
+
+    def __init__(self, rows, n, lengths):
+        self.rows, self.n = rows, n
+        self.index = self.buffer = None
+        self.groups = [(0, rows, n)]
+        if lengths is None:
+            return
+        if int(lengths.sum()) < PACK_BELOW * rows * n:
+            real = torch.arange(n, device=lengths.device)[None, :] \
+                < lengths[:, None]
+            self.index = real.view(-1).nonzero().squeeze(1)
+        self.groups = _row_groups(lengths.tolist())
+
+    def pack(self, padded):
+        """``(rows, n, ...)`` -> ``(tokens, ...)``."""
+        flat = padded.reshape(self.rows * self.n, *padded.shape[2:])
+        if self.index is None:
+            return flat
+        return flat.index_select(0, self.index)
+
+    def unpack(self, packed):
+        """``(tokens, width)`` -> ``(rows, n, width)``, zero at padding."""
+        if self.index is None:
+            return packed.view(self.rows, self.n, -1)
+        out = packed.new_zeros(self.rows * self.n, packed.shape[1])
+        out.index_copy_(0, self.index, packed)
+        return out.view(self.rows, self.n, -1)
+
+    def padded(self, packed):
+        """Like ``unpack``, into one buffer reused by every layer (its
+        padding stays zero: only real rows are ever written)."""
+        if self.index is None:
+            return packed.view(self.rows, self.n, -1)
+        if self.buffer is None:
+            self.buffer = packed.new_zeros(self.rows * self.n,
+                                           packed.shape[1])
+        self.buffer.index_copy_(0, self.index, packed)
+        return self.buffer.view(self.rows, self.n, -1)
+
+
+def _row_groups(lengths):
+    """``(first, last, length)`` runs of consecutive rows whose attention
+    is padded to the run's longest: a new run starts where a long row's
+    length falls below ``SPREAD`` of the run's longest."""
+    groups, first, longest = [], 0, lengths[0]
+    for row in range(1, len(lengths)):
+        if longest >= QUERIES and lengths[row] < SPREAD * longest:
+            groups.append((first, row, longest))
+            first, longest = row, lengths[row]
+        else:
+            longest = max(longest, lengths[row])
+    return groups + [(first, len(lengths), longest)]
+
+
+def _block(block, x, layout, past, valid):
+    """One transformer block on the packed tokens ``x`` in place; returns
+    its new keys and values ``(rows, heads, n, head_dim)``."""
     attention = block.attn
-    rows, n, width = x.shape
+    width = x.shape[1]
     heads = attention.num_heads
-    qkv = attention.c_attn(block.ln_1(x)).view(rows, n, 3, heads, -1)
+    qkv = layout.padded(_projection(attention.c_attn)(block.ln_1(x))).view(
+        layout.rows, layout.n, 3, heads, -1)
     query, key, value = qkv.permute(2, 0, 3, 1, 4)
-    if past is None:
+    if past is None and len(layout.groups) == 1:
         mixed = _attend(query, key, value, None)
+    elif past is None:
+        mixed = _like(query)
+        for first, last, length in layout.groups:
+            part = (slice(first, last), slice(None), slice(None, length))
+            _attend(query[part], key[part], value[part], None, mixed[part])
     elif x.device.type == "cpu":
         mixed = _two_part(query, key, value, past, valid)
     else:
         mixed = _attend(query, torch.cat([past[0], key], 2),
                         torch.cat([past[1], value], 2), valid)
-    flat = x.view(-1, width)
-    _add_projection(flat, attention.c_proj,
-                    mixed.transpose(1, 2).reshape(-1, width))
+    _add_projection(x, attention.c_proj, layout.pack(
+        mixed.transpose(1, 2).reshape(layout.rows, layout.n, width)))
     mlp = block.mlp
     expand = _expansion(mlp.c_fc)
-    for first in range(0, len(flat), ROWS):
-        chunk = flat[first:first + ROWS]
+    for first in range(0, len(x), ROWS):
+        chunk = x[first:first + ROWS]
         _add_projection(chunk, mlp.c_proj, expand(block.ln_2(chunk)))
     return key, value
+
+
+def _projection(layer):
+    """``layer`` as one oneDNN call with the bias added in its epilogue
+    where it is GPT-2's float32 ``Conv1D`` on the CPU."""
+    if _fusable(layer):
+        weight = _transposed(layer)
+        return lambda x: torch.ops.mkldnn._linear_pointwise(
+            x, weight, layer.bias, "none", [], "")
+    return layer
 
 
 def _expansion(layer):
@@ -129,12 +217,34 @@ def _expansion(layer):
     tanh GELU in its epilogue where PyTorch has it (the same function;
     the results differ from the separate steps by rounding, < 1e-6),
     else the separate steps."""
-    if FUSED and isinstance(layer, Conv1D) and layer.weight.device.type \
-            == "cpu" and layer.weight.dtype == torch.float32:
-        weight = layer.weight.t().contiguous()
+    if _fusable(layer):
+        weight = _transposed(layer)
         return lambda x: torch.ops.mkldnn._linear_pointwise(
             x, weight, layer.bias, "gelu", [], "tanh")
     return lambda x: gelu_new_(layer(x))
+
+
+def _fusable(layer):
+    """Whether oneDNN's linear layer can run this layer (float32 ``Conv1D``
+    on the CPU, in a PyTorch that has the call)."""
+    return (FUSED and isinstance(layer, Conv1D)
+            and layer.weight.device.type == "cpu"
+            and layer.weight.dtype == torch.float32)
+
+
+_TRANSPOSED = weakref.WeakKeyDictionary()
+
+
+def _transposed(layer):
+    """The layer's weight transposed and contiguous, copied once per
+    version of the weight (training changes it in place, which bumps its
+    version)."""
+    weight = layer.weight
+    key = (weight.data_ptr(), weight._version)
+    cached = _TRANSPOSED.get(layer)
+    if cached is None or cached[0] != key:
+        cached = _TRANSPOSED[layer] = (key, weight.detach().t().contiguous())
+    return cached[1]
 
 
 def _add_projection(out, layer, inputs):
@@ -146,15 +256,17 @@ def _add_projection(out, layer, inputs):
         out += layer(inputs)
 
 
-def _attend(query, key, value, valid):
-    """Causal attention of the last ``n`` key positions' queries; ``valid``
-    ``(rows, prefix)`` marks the real positions of a cached prefix."""
+def _attend(query, key, value, valid, out=None):
+    """Causal attention of the last ``n`` key positions' queries (into
+    ``out`` when given); ``valid`` ``(rows, prefix)`` marks the real
+    positions of a cached prefix."""
     n = query.shape[2]
     width = key.shape[2] - n
     if valid is None and n <= QUERIES:
-        return F.scaled_dot_product_attention(query, key, value,
-                                              is_causal=True)
-    out = torch.empty_like(query)
+        mixed = F.scaled_dot_product_attention(query, key, value,
+                                               is_causal=True)
+        return mixed if out is None else out.copy_(mixed)
+    out = _like(query) if out is None else out
     for first in range(0, n, QUERIES):
         last = min(n, first + QUERIES)
         mask = torch.ones(last - first, width + last, dtype=torch.bool,
@@ -202,7 +314,7 @@ def _causal_with_lse(query, key, value):
     n = query.shape[2]
     if n <= QUERIES:
         return FLASH_CPU(query, key, value, 0.0, True)[:2]
-    out = torch.empty_like(query)
+    out = _like(query)
     lse = query.new_empty(query.shape[:3])
     for first in range(0, n, QUERIES):
         last = min(n, first + QUERIES)
@@ -215,3 +327,10 @@ def _causal_with_lse(query, key, value):
         out[:, :, first:last] = block
         lse[:, :, first:last] = block_lse
     return out, lse
+
+
+def _like(query):
+    """An output like ``query`` laid out as ``(rows, n, heads, head_dim)``
+    (the attention kernel's own layout, which the projection reads)."""
+    rows, heads, n, size = query.shape
+    return query.new_empty(rows, n, heads, size).transpose(1, 2)

@@ -54,6 +54,26 @@ def test_fast_forward_equals_transformers():
     assert (fast[real] - expected[real]).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("order", [np.argsort(LENGTHS)[::-1], None])
+def test_packed_forward_equals_transformers(order):
+    """Real tokens only through the projections, attention in groups of
+    rows of similar length (sorted longest first, or in any order)."""
+    network = _data.pretrained().network.eval()
+    batch = sentences()
+    if order is not None:
+        batch = batch.subset(order.copy())
+    ids = torch.as_tensor(batch.padded())
+    real = ids != 0
+    layout = forward.Layout(*ids.shape, real.sum(1))
+    assert layout.index is not None and len(layout.groups) > 1
+    with torch.inference_mode():
+        fast = forward.hidden_states(network.transformer, ids,
+                                     lengths=real.sum(1))
+        expected = network.transformer(input_ids=ids).last_hidden_state
+    assert (fast[real] - expected[real]).abs().max() < 1e-5
+    assert not fast[~real].any()
+
+
 def test_classifier_logits_equal_transformers_sequence_classification():
     model = _data.pretrained()
     torch.manual_seed(0)
