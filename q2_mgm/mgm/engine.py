@@ -102,6 +102,30 @@ def narrow(group, lengths, spread=0.8):
     return np.split(group, cuts[1:])
 
 
+def source_batches(sources, lengths, max_tokens):
+    """Batches of variants of up to ``max_tokens`` real tokens, each
+    longest first, that hold all variants of a source together (the
+    variants of one source share its cached keys) unless the source alone
+    has more tokens than that."""
+    sources, lengths = np.asarray(sources), np.asarray(lengths)
+    order = np.lexsort((-lengths, sources))
+    units = []
+    for part in np.split(order, np.flatnonzero(np.diff(sources[order])) + 1):
+        units += ([part] if lengths[part].sum() <= max_tokens
+                  else np.split(part, len(part)))
+    batches, current, tokens = [], [], 0
+    for unit in units:
+        size = int(lengths[unit].sum())
+        if current and tokens + size > max_tokens:
+            batches.append(np.concatenate(current))
+            current, tokens = [], 0
+        current.append(unit)
+        tokens += size
+    batches.append(np.concatenate(current))
+    return [batch[np.argsort(-lengths[batch], kind="stable")]
+            for batch in batches]
+
+
 def shared_start(sentence, variant):
     """How many first tokens a variant shares with its sentence (at most
     all but the variant's last, so that something is left to run)."""
@@ -244,17 +268,18 @@ class Engine:
         sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
         tails = Sentences.from_list(
             np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])
-        # Tails are short: more of them at a time, up to a token budget
-        # small enough that their cached prefixes stay cheap to gather.
-        for batch in length_batches(tails.lengths, 4 * self.batch_size,
-                                    max_tokens=self.batch_size * TAIL_TOKENS):
+        for batch in source_batches(rows, tails.lengths,
+                                    self.batch_size * TAIL_TOKENS):
+            used, inverse = np.unique(rows[batch], return_inverse=True)
             source = torch.as_tensor(rows[batch], device=self.device)
             start = torch.as_tensor(keep[batch], device=self.device)
             width = int(keep[batch].max())
+            picked = torch.as_tensor(used, device=self.device)
             prefix = forward.Prefix(
-                [self._rows(k[:, :, :width], rows[batch]) for k in cache.keys],
-                [self._rows(v[:, :, :width], rows[batch])
-                 for v in cache.values], start)
+                [k[:, :, :width].index_select(0, picked) for k in cache.keys],
+                [v[:, :, :width].index_select(0, picked)
+                 for v in cache.values], start,
+                torch.as_tensor(inverse, device=self.device))
             tail_ids = self.ids(tails, batch)
             tail = forward.hidden_states(
                 self.network.transformer, tail_ids, prefix=prefix,
@@ -266,13 +291,6 @@ class Engine:
             else:
                 vectors = pool(tail, tail_ids, "eos")
             out[jobs[batch]] = vectors.float().cpu().numpy()
-
-    def _rows(self, cached, rows):
-        """Rows of a cached tensor: a view when they are all one row."""
-        if (rows == rows[0]).all():
-            return cached[rows[0]:rows[0] + 1].expand(len(rows), -1, -1, -1)
-        return cached.index_select(0, torch.as_tensor(rows,
-                                                      device=self.device))
 
     def logits(self, sentences):
         """Classifier logits per sentence (the head on the last token's

@@ -24,7 +24,9 @@ from transformers.pytorch_utils import Conv1D
 
 ROWS = 1024  # feed-forward rows per chunk (a 1024 x 4d block fits in L2)
 QUERIES = 64  # attention query positions per call (causal: keys up to them)
-SPREAD = 0.9  # rows padded together for attention: lengths within this
+SPREAD, GAP = 0.9, 8  # rows padded together for attention: lengths
+# within 90% or 8 tokens of the longest
+FOLDED = 512  # folded prefix queries per call
 PACK_BELOW = 0.94  # pack tokens when real / padded is below this (the
 # index copies cost about what 6% of padding does)
 GELU = math.sqrt(2.0 / math.pi)
@@ -54,16 +56,23 @@ def gelu_new_(x):
 
 @dataclass
 class Prefix:
-    """Cached keys and values of each row's first positions.
+    """Cached keys and values that rows continue.
 
-    ``keys``/``values``: one ``(rows, heads, length, head_dim)`` tensor per
-    layer; ``lengths``: the real prefix length of each row (the rest is
-    padding and is never attended to).
+    ``keys``/``values``: one ``(cached rows, heads, length, head_dim)``
+    tensor per layer; ``lengths``: how many first positions each row
+    continues (the rest is never attended to); ``sources``: which cached
+    row each row continues (default: row i continues cached row i).
     """
 
     keys: list
     values: list
     lengths: torch.Tensor
+    sources: torch.Tensor = None
+
+    def source_of_rows(self):
+        if self.sources is None:
+            return torch.arange(len(self.lengths), device=self.lengths.device)
+        return self.sources
 
 
 def hidden_states(transformer, ids, prefix=None, keep_cache=False,
@@ -75,8 +84,8 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False,
     ``lengths`` (each row's real tokens) lets the projections and the
     feed-forward half skip the padding: they run on the real tokens only,
     and only attention sees the rows padded, in groups of rows of similar
-    length (each padded to its own longest). Padded positions of the
-    output are zero.
+    length (each padded to its own longest). The output at padded
+    positions is meaningless.
     """
     rows, n = ids.shape
     start = (torch.zeros(rows, dtype=torch.long, device=ids.device)
@@ -88,19 +97,18 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False,
     layout = Layout(rows, n, lengths)
     x = transformer.wte(layout.pack(ids)) + transformer.wpe(
         layout.pack(positions))
-    valid = None
+    seen = None
     if prefix is not None:
-        width = prefix.keys[0].shape[2]
-        valid = torch.arange(width, device=ids.device)[None, :] \
-            < prefix.lengths[:, None]
-        if ids.device.type == "cpu":  # as an additive mask for _two_part
-            valid = torch.zeros(valid.shape, dtype=x.dtype).masked_fill(
-                ~valid, float("-inf"))[:, None, None, :]
+        seen = (Fold(layout, prefix, lengths, x.dtype)
+                if ids.device.type == "cpu" else
+                (prefix.source_of_rows(), torch.arange(
+                    prefix.keys[0].shape[2], device=ids.device)[None, :]
+                 < prefix.lengths[:, None]))
     keys, values = [], []
     for layer, block in enumerate(transformer.h):
         past = None if prefix is None else (prefix.keys[layer],
                                             prefix.values[layer])
-        key, value = _block(block, x, layout, past, valid)
+        key, value = _block(block, x, layout, past, seen)
         if keep_cache:  # a copy: the layout reuses its buffer
             keys.append(key.contiguous())
             values.append(value.contiguous())
@@ -128,7 +136,8 @@ class Layout:
             real = torch.arange(n, device=lengths.device)[None, :] \
                 < lengths[:, None]
             self.index = real.view(-1).nonzero().squeeze(1)
-        self.groups = _row_groups(lengths.tolist())
+            # Only packed tokens leave attention: padding may be skipped.
+            self.groups = _row_groups(lengths.tolist())
 
     def pack(self, padded):
         """``(rows, n, ...)`` -> ``(tokens, ...)``."""
@@ -159,11 +168,12 @@ class Layout:
 
 def _row_groups(lengths):
     """``(first, last, length)`` runs of consecutive rows whose attention
-    is padded to the run's longest: a new run starts where a long row's
-    length falls below ``SPREAD`` of the run's longest."""
+    is padded to the run's longest: a new run starts where a row is
+    shorter than ``SPREAD`` of the run's longest and ``GAP`` tokens
+    shorter."""
     groups, first, longest = [], 0, lengths[0]
     for row in range(1, len(lengths)):
-        if longest >= QUERIES and lengths[row] < SPREAD * longest:
+        if lengths[row] < min(SPREAD * longest, longest - GAP + 1):
             groups.append((first, row, longest))
             first, longest = row, lengths[row]
         else:
@@ -171,7 +181,7 @@ def _row_groups(lengths):
     return groups + [(first, len(lengths), longest)]
 
 
-def _block(block, x, layout, past, valid):
+def _block(block, x, layout, past, seen):
     """One transformer block on the packed tokens ``x`` in place; returns
     its new keys and values ``(rows, heads, n, head_dim)``."""
     attention = block.attn
@@ -188,10 +198,11 @@ def _block(block, x, layout, past, valid):
             part = (slice(first, last), slice(None), slice(None, length))
             _attend(query[part], key[part], value[part], None, mixed[part])
     elif x.device.type == "cpu":
-        mixed = _two_part(query, key, value, past, valid)
+        mixed = _two_part(query, key, value, past, seen, layout.groups)
     else:
-        mixed = _attend(query, torch.cat([past[0], key], 2),
-                        torch.cat([past[1], value], 2), valid)
+        sources, valid = seen
+        mixed = _attend(query, torch.cat([past[0][sources], key], 2),
+                        torch.cat([past[1][sources], value], 2), valid)
     _add_projection(x, attention.c_proj, layout.pack(
         mixed.transpose(1, 2).reshape(layout.rows, layout.n, width)))
     mlp = block.mlp
@@ -280,53 +291,97 @@ def _attend(query, key, value, valid, out=None):
     return out
 
 
-def _two_part(query, key, value, past, mask):
+def _two_part(query, key, value, past, fold, groups):
     """Attention over a cached prefix and the new positions, without
-    joining their keys: one pass over the prefix (``mask``: additive,
-    ``-inf`` beyond each row's prefix), one causal pass over the new
-    positions, merged by their log-sum-exps (CPU kernel)."""
-    if past[0].stride(0) == 0:  # one cached row for all: fold the rows
-        old, old_lse = _folded(query, past[0][:1], past[1][:1], mask)
-    else:
-        old, old_lse = FLASH_CPU(query, past[0], past[1], 0.0, False,
-                                 attn_mask=mask)[:2]
-    new, new_lse = _causal_with_lse(query, key, value)
-    total = torch.logaddexp(old_lse, new_lse)
-    return old.mul_((old_lse - total).exp_()[..., None]).add_(
-        new.mul_((new_lse - total).exp_()[..., None]))
+    joining their keys: one pass over the prefix (``Fold``), one causal
+    pass over the new positions (per group of rows), merged by their
+    log-sum-exps (CPU kernel)."""
+    old, old_lse = fold.attend(query, *past)
+    new, new_lse = _like(query), query.new_zeros(query.shape[:3])
+    for first, last, length in groups:
+        part = (slice(first, last), slice(None), slice(None, length))
+        _causal_with_lse(query[part], key[part], value[part],
+                         (new[part], new_lse[part]))
+    # The prefix's share of the total weight: exp(old) / (exp(old) +
+    # exp(new)) of the log-sum-exps.
+    return new.lerp_(old, old_lse.sub_(new_lse).sigmoid_()[..., None])
 
 
-def _folded(query, key, value, mask):
-    """Attention of every row's queries to one shared prefix, as one long
-    query sequence (a few large blocks instead of many small ones)."""
-    rows, heads, n, size = query.shape
-    folded = query.transpose(0, 1).reshape(1, heads, rows * n, size)
-    mask = mask.expand(rows, 1, n, mask.shape[-1]).reshape(
-        1, 1, rows * n, -1)
-    out, lse = FLASH_CPU(folded, key, value, 0.0, False, attn_mask=mask)[:2]
-    return (out.view(heads, rows, n, size).transpose(0, 1),
-            lse.view(heads, rows, n).transpose(0, 1))
+class Fold:
+    """The queries of all rows that continue one cached row, as one long
+    query sequence per cached row (a few large kernel blocks instead of
+    many small ones; no padded queries). Each query sees the first
+    ``lengths`` cached positions of its own row (an additive mask)."""
+
+    def __init__(self, layout, prefix, lengths, dtype):
+        rows, n = layout.rows, layout.n
+        lengths = (torch.full((rows,), n) if lengths is None
+                   else lengths.cpu())
+        sources = prefix.source_of_rows().cpu()
+        width = prefix.keys[0].shape[2]
+        row, position = (torch.arange(n)[None, :] < lengths[:, None]) \
+            .nonzero(as_tuple=True)  # real queries, row by row
+        source = sources[row]
+        counts = torch.bincount(source, minlength=prefix.keys[0].shape[0])
+        self.cached, self.longest = len(counts), int(counts.max())
+        order = torch.sort(source, stable=True).indices
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(len(order)) - (
+            counts.cumsum(0) - counts)[source[order]]
+        slot = source * self.longest + rank
+        flat = row * n + position
+        self.slots = torch.zeros(self.cached * self.longest,
+                                 dtype=torch.long).index_put_((slot,), flat)
+        self.back = torch.zeros(rows * n, dtype=torch.long).index_put_(
+            (flat,), slot)
+        # Unused slots see the first cached position (no all -inf rows).
+        sees = torch.ones(self.cached * self.longest, dtype=torch.long
+                          ).index_put_((slot,), prefix.lengths.cpu()[row])
+        self.mask = torch.zeros(len(sees), width, dtype=dtype).masked_fill_(
+            torch.arange(width)[None, :] >= sees[:, None], float("-inf")
+        ).view(self.cached, 1, self.longest, width)
+        # Blocks of queries see only the keys up to the most any of them
+        # sees (a row's queries come together, and longer tails, which
+        # continue shorter prefixes, first).
+        sees = sees.view(self.cached, self.longest)
+        size = FOLDED if width > FOLDED else self.longest
+        self.blocks = [(first, min(first + size, self.longest),
+                        int(sees[:, first:first + size].max()))
+                       for first in range(0, self.longest, size)]
+
+    def attend(self, query, keys, values):
+        """Attention of ``query`` ``(rows, heads, n, head_dim)`` to its
+        rows' cached keys and values, and its log-sum-exp."""
+        rows, heads, n, size = query.shape
+        folded = query.transpose(1, 2).reshape(rows * n, heads, size) \
+            .index_select(0, self.slots).view(
+                self.cached, self.longest, heads, size).transpose(1, 2)
+        out, lse = _like(folded), folded.new_empty(folded.shape[:3])
+        for first, last, seen in self.blocks:
+            out[:, :, first:last], lse[:, :, first:last] = FLASH_CPU(
+                folded[:, :, first:last], keys[:, :, :seen],
+                values[:, :, :seen], 0.0, False,
+                attn_mask=self.mask[:, :, first:last, :seen])[:2]
+        out = out.transpose(1, 2).reshape(-1, heads, size).index_select(
+            0, self.back).view(rows, n, heads, size).transpose(1, 2)
+        lse = lse.transpose(1, 2).reshape(-1, heads).index_select(
+            0, self.back).view(rows, n, heads).transpose(1, 2)
+        return out, lse
 
 
-def _causal_with_lse(query, key, value):
-    """Causal attention and its log-sum-exp, in blocks of query positions
-    that see only the keys up to them (CPU kernel)."""
+def _causal_with_lse(query, key, value, out):
+    """Causal attention and its log-sum-exp into ``out``, in blocks of
+    query positions that see only the keys up to them (CPU kernel)."""
     n = query.shape[2]
-    if n <= QUERIES:
-        return FLASH_CPU(query, key, value, 0.0, True)[:2]
-    out = _like(query)
-    lse = query.new_empty(query.shape[:3])
     for first in range(0, n, QUERIES):
         last = min(n, first + QUERIES)
-        mask = torch.zeros(last - first, last, dtype=query.dtype).masked_fill(
+        mask = None if last <= QUERIES else torch.zeros(
+            last - first, last, dtype=query.dtype).masked_fill(
             torch.ones(last - first, last, dtype=torch.bool).triu(first + 1),
             float("-inf"))
-        block, block_lse = FLASH_CPU(
+        out[0][:, :, first:last], out[1][:, :, first:last] = FLASH_CPU(
             query[:, :, first:last], key[:, :, :last], value[:, :, :last],
-            0.0, False, attn_mask=mask)[:2]
-        out[:, :, first:last] = block
-        lse[:, :, first:last] = block_lse
-    return out, lse
+            0.0, mask is None, attn_mask=mask)[:2]
 
 
 def _like(query):
