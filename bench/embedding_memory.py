@@ -1,15 +1,16 @@
-"""Peak memory of `qiime mgm embed` on a large table: it streams.
+"""Peak memory of `qiime mgm embed` (or `attention-importance`) on a
+large table: they stream.
 
 Writes a table of N gut-like samples (BIOM 2.1 file, imported as a
-FeatureTable[Frequency] artifact) and its taxonomy, then runs the embed
-action through QIIME 2's Python API on it in a fresh process, once on N/10
+FeatureTable[Frequency] artifact) and its taxonomy, then runs the action
+through QIIME 2's Python API on it in a fresh process, once on N/10
 samples and once on N, and prints the peak resident memory of each and
-their ratio. The action reads, tokenizes and embeds a chunk of samples at a
-time and writes the vectors as they come, so the peak should not grow with
-the table.
+their ratio. The actions read and tokenize a chunk of samples at a time;
+embed writes the vectors as they come, attention-importance keeps running
+sums per genus, so the peak should not grow with the table.
 
     .venv/bin/python bench/embedding_memory.py --samples 1000000 \
-        [--low 5 --high 20]
+        [--low 5 --high 20] [--action attention-importance]
 """
 import argparse
 import subprocess
@@ -17,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from _common import gut_like_table, peak_rss_mib
 
@@ -38,18 +41,20 @@ def write_inputs(n, low, high, folder):
         f"{folder}/taxonomy.qza")
 
 
-def run_embed(folder, batch_size):
+def run_action(folder, action, batch_size):
     import qiime2
-    from qiime2.plugins.mgm.actions import embed
-    from q2_mgm.plugin.formats import EmbeddingsFormat
+    from qiime2.plugins.mgm import actions
     table = qiime2.Artifact.load(f"{folder}/table.qza")
     taxonomy = qiime2.Artifact.load(f"{folder}/taxonomy.qza")
     start = time.perf_counter()
-    embeddings, = embed(table=table, taxonomy=taxonomy, device="cpu",
-                        batch_size=batch_size)
+    result, = getattr(actions, action.replace("-", "_"))(
+        table=table, taxonomy=taxonomy, device="cpu", batch_size=batch_size)
     seconds = time.perf_counter() - start
-    path = str(embeddings.view(EmbeddingsFormat))
-    rows = sum(1 for _ in open(path)) - 1
+    if action == "embed":
+        from q2_mgm.plugin.formats import EmbeddingsFormat
+        rows = sum(1 for _ in open(str(result.view(EmbeddingsFormat)))) - 1
+    else:
+        rows = len(result.view(pd.DataFrame))
     print(f"{rows}\t{peak_rss_mib():.0f}\t{seconds:.0f}")
 
 
@@ -65,22 +70,27 @@ def main():
     parser.add_argument("--low", type=int, default=20)
     parser.add_argument("--high", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--action", default="embed",
+                        choices=["embed", "attention-importance"])
     parser.add_argument("--write", metavar="FOLDER")
-    parser.add_argument("--embed", metavar="FOLDER")
+    parser.add_argument("--run", metavar="FOLDER")
     args = parser.parse_args()
     if args.write:
         return write_inputs(args.samples, args.low, args.high, args.write)
-    if args.embed:
-        return run_embed(args.embed, args.batch_size)
+    if args.run:
+        return run_action(args.run, args.action, args.batch_size)
     print(f"gut-like samples with {args.low}-{args.high} genera; "
-          "qiime2.plugins.mgm.actions.embed in a fresh process")
-    print("samples\tpeak RSS MiB\tseconds")
+          f"qiime2.plugins.mgm.actions.{args.action.replace('-', '_')} in a "
+          "fresh process")
+    rows = "vectors" if args.action == "embed" else "genera"
+    print(f"{rows}\tpeak RSS MiB\tseconds")
     peaks = []
     for n in (args.samples // 10, args.samples):
         with tempfile.TemporaryDirectory() as folder:
             child("--write", folder, "--samples", n, "--low", args.low,
                   "--high", args.high)
-            out = child("--embed", folder, "--batch-size", args.batch_size)
+            out = child("--run", folder, "--action", args.action,
+                        "--batch-size", args.batch_size)
         print(out, flush=True)
         peaks.append(float(out.split("\t")[1]))
     print(f"peak memory ratio for 10x the samples: {peaks[1] / peaks[0]:.2f}"

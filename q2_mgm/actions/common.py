@@ -5,9 +5,10 @@ import logging
 import qiime2
 
 from ..mgm import model as mgm_model
+from ..mgm import tables
 from ..mgm.engine import Engine
 from ..mgm.labels import sample_labels
-from ..mgm.tokens import tokenize
+from ..mgm.tokens import NO_GENUS, tokenize
 
 log = logging.getLogger("q2_mgm")
 
@@ -17,16 +18,40 @@ def model_or_pretrained(model):
     return mgm_model.load_pretrained() if model is None else model
 
 
-def sentences_of(table, taxonomy, model, drop_unmapped=False):
+def sentences_of(table, taxonomy, model, drop_unmapped=False,
+                 allow_empty=False):
     """Sentences of a table's samples; dropped samples are logged once."""
     sentences, dropped = tokenize(table, taxonomy, model.vocabulary,
                                   drop_unmapped=drop_unmapped,
-                                  max_length=model.max_length)
+                                  max_length=model.max_length,
+                                  allow_empty=allow_empty)
     if dropped:
         log.warning("Dropped %d sample(s) with no genus of the MGM "
                     "vocabulary: %s", len(dropped),
                     ", ".join(map(str, dropped)))
     return sentences
+
+
+def chunked_sentences(path, taxonomy, model, drop_unmapped=False,
+                      samples=None):
+    """Sentences of the samples of a BIOM file (only ``samples`` when
+    given), ``tables.CHUNK`` samples at a time, so that memory does not
+    grow with the table."""
+    wanted = None if samples is None else set(samples)
+    found = 0
+    for chunk in tables.table_chunks(path, tables.CHUNK):
+        if wanted is not None:
+            chunk = chunk.filter([i for i in chunk.ids() if i in wanted],
+                                 inplace=False)
+            if chunk.shape[1] == 0:
+                continue
+        sentences = sentences_of(chunk, taxonomy, model, drop_unmapped,
+                                 allow_empty=True)
+        found += len(sentences)
+        if len(sentences):
+            yield sentences
+    if not found:
+        raise ValueError(NO_GENUS)
 
 
 def categorical_labels(sample_ids, column, missing="ignore"):

@@ -10,10 +10,9 @@ from skbio.stats.ordination import pcoa
 
 from ..mgm import model as mgm_model
 from ..mgm.engine import Engine
-from ..mgm import tables
 from ..plugin.formats import (EmbeddingsFormat, MGMModelDirectoryFormat,
                               write_embeddings)
-from .common import log, model_or_pretrained, sentences_of
+from .common import chunked_sentences, log, model_or_pretrained
 from ..mgm.tokens import genus_table
 
 
@@ -49,13 +48,13 @@ def embed(table: BIOMV210Format, taxonomy: pd.Series,
     columns = [f"mgm_{i + 1}" for i in range(model.network.config.n_embd)]
     with fmt.open() as handle:
         done = 0
-        for chunk in tables.table_chunks(str(table), tables.CHUNK):
-            sentences = sentences_of(chunk, taxonomy, model, drop_unmapped)
+        for sentences in chunked_sentences(str(table), taxonomy, model,
+                                           drop_unmapped):
             vectors = engine.embed(sentences, pooling=pooling)
             write_embeddings(pd.DataFrame(vectors, columns=columns,
                                           index=sentences.sample_ids),
                              handle, header=done == 0)
-            done += len(chunk.ids())
+            done += len(sentences)
             log.info("%d samples embedded", done)
     return fmt
 

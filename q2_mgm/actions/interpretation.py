@@ -4,24 +4,37 @@ import biom
 import pandas as pd
 import qiime2
 
+from q2_types.feature_table import BIOMV210Format
+
 from ..mgm import interpretation as interpret
 from ..mgm import model as mgm_model
-from .common import prepare
+from ..mgm import tables
+from ..mgm.engine import Engine
+from .common import (categorical_labels, chunked_sentences,
+                     model_or_pretrained, prepare)
 
 
 def attention_importance(
-        table: biom.Table, taxonomy: pd.Series,
+        table: BIOMV210Format, taxonomy: pd.Series,
         model: mgm_model.MGMModel = None,
         metadata: qiime2.CategoricalMetadataColumn = None,
         drop_unmapped: bool = False, batch_size: int = 64,
         device: str = "auto", threads: int = 0,
         precision: str = "float32") -> pd.DataFrame:
-    model, sentences, groups, engine = prepare(
-        table, taxonomy, model, metadata, drop_unmapped, batch_size, device,
-        threads, precision)
-    att = interpret.attention(engine, sentences, model.vocabulary)
-    return interpret.importance(att.matrix(model.vocabulary),
-                                att.presence(model.vocabulary), groups)
+    """Streams: the table is read a chunk of samples at a time and only
+    running sums per genus are kept."""
+    model = model_or_pretrained(model)
+    groups = None if metadata is None else categorical_labels(
+        tables.sample_ids(str(table)), metadata)
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads, precision=precision)
+    totals = interpret.AttentionTotals(model.vocabulary)
+    for sentences in chunked_sentences(
+            str(table), taxonomy, model, drop_unmapped,
+            None if groups is None else groups.index):
+        totals.add(interpret.attention(engine, sentences, model.vocabulary),
+                   groups)
+    return totals.importance()
 
 
 # perturb --------------------------------------------------------------------

@@ -82,6 +82,5 @@ def attention_importance(engine, sentences):
     """
     vocabulary = engine.model.vocabulary
     received = interpret.attention(engine, sentences, vocabulary)
-    return interpret.importance(received.matrix(vocabulary),
-                                received.presence(vocabulary)
-                                )[["importance"]]
+    return interpret.AttentionTotals(vocabulary).add(
+        received).importance()[["importance"]]

@@ -106,31 +106,57 @@ def attention(engine, sentences, vocabulary):
     return Attention(sentences.sample_ids, sample, token, weight, layers)
 
 
-def importance(weights, presence, groups=None):
-    """Mean attention where present, and prevalence, per genus (and group).
+class AttentionTotals:
+    """Running sums over chunks of samples, per group: the attention each
+    genus token receives summed over the samples, the samples where it is
+    present, and the samples (what importance needs, not each sample's
+    value)."""
 
-    Columns are ``importance`` and ``prevalence``, or
-    ``importance:<group>`` and ``prevalence:<group>`` per group; rows are
-    sorted by the mean of the importance columns, highest first.
-    """
-    if groups is None:
-        groups = pd.Series("", index=weights.index)
-    weights, presence = weights.loc[groups.index], presence.loc[groups.index]
-    columns = {}
-    for group in sorted(groups.unique()):
-        members = groups.index[groups == group]
-        present = presence.loc[members].sum()
-        mean = weights.loc[members].sum() / present.where(present > 0)
-        suffix = f":{group}" if group else ""
-        columns[f"importance{suffix}"] = mean.fillna(0.0)
-        columns[f"prevalence{suffix}"] = present / len(members)
-    out = pd.DataFrame(columns)
-    out = out.loc[:, [c for c in out if c.startswith("importance")] +
-                  [c for c in out if c.startswith("prevalence")]]
-    order = out.filter(like="importance").mean(axis=1)
-    out = out.loc[order.sort_values(ascending=False, kind="stable").index]
-    out.index.name = "genus"
-    return out
+    def __init__(self, vocabulary):
+        self.vocabulary = vocabulary
+        self.weight, self.present, self.samples = {}, {}, {}
+
+    def add(self, received, groups=None):
+        """Add an ``Attention`` of some samples; ``groups``: the group of
+        each sample ID (None: all in one group)."""
+        labels = (np.full(len(received.sample_ids), "", dtype=object)
+                  if groups is None else
+                  groups.reindex(received.sample_ids).to_numpy())
+        size = len(self.vocabulary.tokens)
+        for group in pd.unique(labels):
+            members = labels == group
+            records = members[received.sample]
+            tokens = received.token[records]
+            self.samples[group] = self.samples.get(group, 0) + members.sum()
+            self.weight[group] = self.weight.get(group, 0) + np.bincount(
+                tokens, received.weight[records].astype(np.float64), size)
+            self.present[group] = self.present.get(group, 0) + np.bincount(
+                tokens, minlength=size)
+        return self
+
+    def importance(self):
+        """Mean attention where present, and prevalence, per genus (and
+        group).
+
+        Columns are ``importance`` and ``prevalence``, or
+        ``importance:<group>`` and ``prevalence:<group>`` per group; rows
+        are sorted by the mean of the importance columns, highest first.
+        """
+        seen = np.flatnonzero(sum(self.present.values()))
+        columns = {}
+        for group in sorted(self.samples):
+            present = self.present[group][seen]
+            suffix = f":{group}" if group else ""
+            columns[f"importance{suffix}"] = self.weight[group][seen] \
+                / np.maximum(present, 1)
+            columns[f"prevalence{suffix}"] = present / self.samples[group]
+        out = pd.DataFrame(columns, index=pd.Index(
+            [self.vocabulary.tokens[t] for t in seen], name="genus"))
+        out = out.loc[:, [c for c in out if c.startswith("importance")] +
+                      [c for c in out if c.startswith("prevalence")]]
+        order = out.filter(like="importance").mean(axis=1)
+        return out.loc[order.sort_values(ascending=False,
+                                         kind="stable").index]
 
 
 def comparisons(groups):

@@ -13,25 +13,34 @@ import scipy.sparse as sp
 CHUNK = 20000  # samples per chunk
 
 
+def _names(dataset):
+    return [i.decode() if isinstance(i, bytes) else str(i)
+            for i in dataset]
+
+
+def sample_ids(path):
+    """The sample IDs of a BIOM 2.1 file, without its counts."""
+    with h5py.File(path, "r") as f:
+        return _names(f["sample/ids"][:])
+
+
 def table_chunks(path, samples):
     """``biom.Table`` of each run of ``samples`` consecutive samples of a
     BIOM 2.1 file, every feature of the file in each."""
     with h5py.File(path, "r") as f:
-        features = [i.decode() if isinstance(i, bytes) else str(i)
-                    for i in f["observation/ids"][:]]
-        sample_ids = f["sample/ids"]
+        features = _names(f["observation/ids"][:])
+        ids = f["sample/ids"]
         matrix = f["sample/matrix"]
         indptr = matrix["indptr"]
-        if len(sample_ids) == 0:
+        if len(ids) == 0:
             yield biom.Table(np.zeros((len(features), 0)), features, [])
             return
-        for first in range(0, len(sample_ids), samples):
-            last = min(len(sample_ids), first + samples)
+        for first in range(0, len(ids), samples):
+            last = min(len(ids), first + samples)
             rows = indptr[first:last + 1]
             span = slice(int(rows[0]), int(rows[-1]))
             counts = sp.csr_matrix(
                 (matrix["data"][span], matrix["indices"][span],
                  rows - rows[0]), shape=(last - first, len(features)))
-            ids = [i.decode() if isinstance(i, bytes) else str(i)
-                   for i in sample_ids[first:last]]
-            yield biom.Table(counts.T.tocsr(), features, ids)
+            yield biom.Table(counts.T.tocsr(), features,
+                             _names(ids[first:last]))

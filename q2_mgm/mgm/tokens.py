@@ -214,22 +214,27 @@ def rank_sentences(genera, vocabulary, max_length=MAX_LENGTH,
     return Sentences(genera.sample_ids, tokens, offsets), n_genera
 
 
+NO_GENUS = (
+    "No sample has a genus of the MGM vocabulary. Check that the taxonomy "
+    "reaches genus level (for example 'g__Bacteroides') and belongs to this "
+    "table; `qiime mgm summarize-coverage` shows which genera were not "
+    "recognised.")
+
+
 def tokenize(table, taxonomy, vocabulary, drop_unmapped=False,
-             max_length=MAX_LENGTH):
+             max_length=MAX_LENGTH, allow_empty=False):
     """Sentences of every sample of a table that has a vocabulary genus.
 
     A sample with none is an error naming it, unless ``drop_unmapped``,
-    in which case the dropped sample IDs are returned alongside.
+    in which case the dropped sample IDs are returned alongside. So is a
+    table where no sample has one, unless ``allow_empty`` (a chunk of a
+    larger table).
     """
     genera = genus_table(table, taxonomy, vocabulary)
     sentences, _ = rank_sentences(genera, vocabulary, max_length)
     empty = sentences.sample_ids[sentences.lengths == 0]
-    if len(empty) == len(sentences):
-        raise ValueError(
-            "No sample has a genus of the MGM vocabulary. Check that the "
-            "taxonomy reaches genus level (for example 'g__Bacteroides') and "
-            "belongs to this table; `qiime mgm summarize-coverage` shows "
-            "which genera were not recognised.")
+    if len(empty) == len(sentences) and not (allow_empty and drop_unmapped):
+        raise ValueError(NO_GENUS)
     if len(empty) and not drop_unmapped:
         shown = ", ".join(map(str, empty[:10]))
         raise ValueError(

@@ -21,6 +21,8 @@ from qiime2.plugins.mgm.actions import (attention_importance,
                                         perturbation_summary)
 
 from ..mgm import interpretation as interpret
+from ..mgm import tables
+from ..mgm.engine import Engine
 from ..mgm.model import MGMModel, build_network
 from ..mgm.tokens import tokenize
 from ..mgm.vocabulary import BOS, EOS
@@ -120,6 +122,36 @@ def test_planted_genus_gets_top_attention(planted):
     assert df.loc[PLANTED, "prevalence:BK"] == 0.0
     assert df.loc[PLANTED, "importance:BK"] == 0.0
     assert df.index.str.startswith("g__").all()
+
+
+def test_attention_importance_streams_to_per_sample_means(
+        planted, monkeypatch):
+    """Chunks of 5 samples give what one pass does, and both the mean of
+    each sample's attention where the genus is present."""
+    table, taxonomy, diet = planted
+    whole = attention_importance(table, taxonomy, metadata=diet)[0] \
+        .view(pd.DataFrame)
+    monkeypatch.setattr(tables, "CHUNK", 5)
+    chunked = attention_importance(table, taxonomy, metadata=diet)[0] \
+        .view(pd.DataFrame)
+    pd.testing.assert_frame_equal(chunked, whole, rtol=1e-6)
+    model = _data.pretrained()
+    sentences, _ = tokenize(table.view(biom.Table),
+                            taxonomy.view(pd.Series), model.vocabulary)
+    received = interpret.attention(Engine(model, device="cpu"), sentences,
+                                   model.vocabulary)
+    weights = received.matrix(model.vocabulary)
+    groups = diet.to_series()
+    for group in ("BK", "Western"):
+        members = weights.loc[groups.index[groups == group]]
+        present = (members > 0).sum()
+        expected = (members.sum() / present)[present > 0]
+        found = whole[f"importance:{group}"]
+        assert np.allclose(found[expected.index], expected, rtol=1e-5)
+        assert (found.drop(expected.index) == 0).all()
+        assert np.allclose(whole[f"prevalence:{group}"],
+                           present.reindex(whole.index, fill_value=0)
+                           / PER_GROUP)
 
 
 def test_importance_ungrouped_on_a_classifier(planted, classifier):

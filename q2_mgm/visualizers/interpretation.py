@@ -109,7 +109,8 @@ def keystone_summary(
     att = interpret.attention(engine, sentences, model.vocabulary)
     weights = att.matrix(model.vocabulary)
     presence = att.presence(model.vocabulary)
-    importance = interpret.importance(weights, presence, groups)
+    importance = interpret.AttentionTotals(model.vocabulary).add(
+        att, groups).importance()
     tests = interpret.ks_tests(weights, presence, groups, min_prevalence)
     top = _top_per_group(importance, groups, top_n, min_prevalence)
     strongest = tests.sort_values(["q_value", "ks_statistic"],
