@@ -406,28 +406,48 @@ def resolve_genera(names, vocabulary):
     return list(dict.fromkeys(resolved))
 
 
+class Prevalence:
+    """Running counts over chunks of sentences: the sentences holding each
+    genus token, and the sum of its ranks in them."""
+
+    def __init__(self, vocabulary):
+        self.vocabulary = vocabulary
+        self.counts = np.zeros(len(vocabulary.tokens))
+        self.ranks = np.zeros(len(vocabulary.tokens))
+        self.sentences = 0
+
+    def add(self, sentences):
+        lengths = sentences.lengths
+        rank = np.arange(len(sentences.tokens)) - np.repeat(
+            sentences.offsets[:-1], lengths)
+        body = (rank > 0) & (rank < np.repeat(lengths, lengths) - 1)
+        size = len(self.counts)
+        self.counts += np.bincount(sentences.tokens[body], minlength=size)
+        self.ranks += np.bincount(sentences.tokens[body], rank[body], size)
+        self.sentences += len(sentences)
+        return self
+
+    def series(self):
+        """Fraction of the sentences that contain each genus token,
+        highest first; ties go to the genus ranked higher (more abundant)
+        on average."""
+        present = np.flatnonzero(self.counts)
+        mean_rank = self.ranks[present] / self.counts[present]
+        order = present[np.lexsort((mean_rank, -self.counts[present]))]
+        return pd.Series(self.counts[order] / self.sentences,
+                         index=[self.vocabulary.tokens[t] for t in order])
+
+
 def target_prevalence(sentences, vocabulary):
-    """Fraction of the sentences that contain each genus token, highest
-    first; ties go to the genus ranked higher (more abundant) on average."""
-    counts = np.zeros(len(vocabulary.tokens))
-    ranks = np.zeros(len(vocabulary.tokens))
-    for position in range(len(sentences)):
-        body = sentences.sentence(position)[1:-1]
-        counts[body] += 1
-        ranks[body] += np.arange(1, len(body) + 1)
-    present = np.flatnonzero(counts)
-    mean_rank = ranks[present] / counts[present]
-    order = present[np.lexsort((mean_rank, -counts[present]))]
-    return pd.Series(counts[order] / len(sentences),
-                     index=[vocabulary.tokens[t] for t in order])
+    """``Prevalence.series`` of some sentences."""
+    return Prevalence(vocabulary).add(sentences).series()
 
 
-def choose_genera(sentences, vocabulary, genera, top_n, where):
+def choose_genera(prevalence, vocabulary, genera, top_n, where):
     """Genus tokens to perturb: the given ones, else the ``top_n`` most
-    prevalent in the sentences (all when ``top_n`` is None). Given genera
-    absent from every sample (``where``: which samples, in words) are an
-    error naming them."""
-    prevalence = target_prevalence(sentences, vocabulary)
+    prevalent (``prevalence``: ``Prevalence.series``; all when ``top_n`` is
+    None). Given genera absent from every sample (``where``: which samples,
+    in words) are an error naming them."""
     if not genera:
         return list(prevalence.index[:top_n])
     chosen = resolve_genera(genera, vocabulary)

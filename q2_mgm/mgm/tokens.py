@@ -226,14 +226,14 @@ def tokenize(table, taxonomy, vocabulary, drop_unmapped=False,
     """Sentences of every sample of a table that has a vocabulary genus.
 
     A sample with none is an error naming it, unless ``drop_unmapped``,
-    in which case the dropped sample IDs are returned alongside. So is a
-    table where no sample has one, unless ``allow_empty`` (a chunk of a
-    larger table).
+    in which case the dropped sample IDs are returned alongside. A table
+    where no sample has one is an error of its own, unless ``allow_empty``
+    (a chunk of a larger table).
     """
     genera = genus_table(table, taxonomy, vocabulary)
     sentences, _ = rank_sentences(genera, vocabulary, max_length)
     empty = sentences.sample_ids[sentences.lengths == 0]
-    if len(empty) == len(sentences) and not (allow_empty and drop_unmapped):
+    if len(empty) == len(sentences) and not allow_empty:
         raise ValueError(NO_GENUS)
     if len(empty) and not drop_unmapped:
         shown = ", ".join(map(str, empty[:10]))

@@ -12,6 +12,7 @@ import torch
 from qiime2.plugins.mgm.actions import (embed, embedding_distance,
                                         embedding_pcoa, summarize_coverage)
 
+from ..mgm import tables
 from ..mgm.engine import Engine, pool
 from ..mgm.tokens import Sentences, tokenize
 from ..mgm.vocabulary import BOS, EOS
@@ -73,7 +74,6 @@ def test_embed_outputs_one_vector_per_sample(small):
 def test_embed_streams_the_table_in_chunks_of_samples(small, monkeypatch):
     """Chunk by chunk (5, 5 and 2 samples) equals one pass over the whole
     table: same samples, same order, same vectors."""
-    from ..mgm import tables
     table, taxonomy = small
     whole, = embed(table=table, taxonomy=taxonomy, device="cpu")
     monkeypatch.setattr(tables, "CHUNK", 5)
@@ -133,7 +133,10 @@ GOOD = "k__Bacteria; p__Bacteroidetes; f__Bacteroidaceae; g__Bacteroides"
 UNKNOWN = "k__Bacteria; p__Firmicutes; f__Lachnospiraceae; g__"
 
 
-def test_sample_without_vocabulary_genus_is_named():
+@pytest.mark.parametrize("chunk", [tables.CHUNK, 1])
+def test_sample_without_vocabulary_genus_is_named(chunk, monkeypatch):
+    """Also when the unmapped sample is a chunk of its own."""
+    monkeypatch.setattr(tables, "CHUNK", chunk)
     table, taxonomy = artifacts([[5, 0], [0, 7]], ["A", "B"], ["ok", "lost"],
                                 {"A": GOOD, "B": UNKNOWN})
     with pytest.raises(ValueError, match="lost.*drop_unmapped"):

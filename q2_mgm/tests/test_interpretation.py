@@ -213,6 +213,25 @@ def test_deleting_the_planted_genus_moves_toward_reference(planted):
     assert f"{PLANTED}:delete" in metadata.ids
 
 
+def test_perturb_and_leave_one_genus_out_stream_in_chunks(
+        planted, monkeypatch):
+    """Chunks of 5 samples give what one pass does."""
+    table, taxonomy, diet = planted
+    kwargs = dict(metadata=diet, reference_group="BK",
+                  target_group="Western", top_n=3, modes=["delete"])
+    runs = {}
+    for chunk in (10 ** 6, 5):
+        monkeypatch.setattr(tables, "CHUNK", chunk)
+        runs[chunk] = (
+            perturb(table, taxonomy, **kwargs)[0].view(pd.DataFrame),
+            leave_one_genus_out(table, taxonomy, top_n=3)[0]
+            .view(pd.DataFrame))
+    for whole, chunked in zip(runs[10 ** 6], runs[5]):
+        pd.testing.assert_frame_equal(chunked, whole, rtol=1e-5)
+    assert runs[5][0]["target_samples"].iloc[0] == PER_GROUP
+    assert runs[5][0]["reference_samples"].iloc[0] == PER_GROUP
+
+
 def test_perturb_given_genera_on_a_classifier(planted, classifier, tmp_path):
     table, taxonomy, diet = planted
     effects, = perturb(table, taxonomy, metadata=diet, model=classifier,
