@@ -304,8 +304,11 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
         start = cosine_to(before, centroid)
         records += [(job[0], job[1], job[2], start[job[0]], value)
                     for job, value in zip(chunk, cosine_to(after, centroid))]
-    return pd.DataFrame(records, columns=["sample", "token", "mode",
-                                          "before", "after"])
+    frame = pd.DataFrame(records, columns=["sample", "token", "mode",
+                                           "before", "after"])
+    return frame.astype({"sample": np.int32, "token": np.int32,
+                         "mode": pd.CategoricalDtype(MODES),
+                         "before": np.float32, "after": np.float32})
 
 
 def removal_similarities(engine, sentences, genus_ids, pooling):
@@ -318,7 +321,9 @@ def removal_similarities(engine, sentences, genus_ids, pooling):
         own = before[[job[0] for job in chunk]]
         records += [(job[0], job[1], value) for job, value in
                     zip(chunk, row_cosines(own, after))]
-    return pd.DataFrame(records, columns=["sample", "token", "similarity"])
+    return pd.DataFrame(records, columns=["sample", "token", "similarity"]
+                        ).astype({"sample": np.int32, "token": np.int32,
+                                  "similarity": np.float32})
 
 
 def row_cosines(a, b):
@@ -366,7 +371,8 @@ def paired_test(after, before):
 def summarize_effects(similarities, vocabulary):
     """One row per genus x mode: samples, mean similarities, shift, test."""
     rows = []
-    groups = similarities.groupby(["token", "mode"], sort=False)
+    groups = similarities.groupby(["token", "mode"], sort=False,
+                                  observed=True)
     for (token, mode), frame in groups:
         before, after = frame["before"].to_numpy(), frame["after"].to_numpy()
         statistic, p_value = paired_test(after, before)
