@@ -39,17 +39,23 @@ def chunked_sentences(path, taxonomy, model, drop_unmapped=False,
     grow with the table."""
     wanted = None if samples is None else set(samples)
     found = 0
-    for chunk in tables.table_chunks(path, tables.CHUNK):
+    chunks = tables.table_chunks(path, tables.CHUNK)
+    chunk, first = next(chunks), True
+    while chunk is not None:
+        following = next(chunks, None)
         if wanted is not None:
             chunk = chunk.filter([i for i in chunk.ids() if i in wanted],
                                  inplace=False)
-            if chunk.shape[1] == 0:
-                continue
-        sentences = sentences_of(chunk, taxonomy, model, drop_unmapped,
-                                 allow_empty=True)
-        found += len(sentences)
-        if len(sentences):
-            yield sentences
+        if wanted is None or chunk.shape[1]:  # an empty table is an error
+            # A chunk with no genus is an error of its own only when it
+            # is the whole table.
+            sentences = sentences_of(
+                chunk, taxonomy, model, drop_unmapped,
+                allow_empty=not (first and following is None))
+            found += len(sentences)
+            if len(sentences):
+                yield sentences
+        chunk, first = following, False
     if not found:
         raise ValueError(NO_GENUS)
 

@@ -148,6 +148,10 @@ CASES = [
     ("all-zero table", lambda t, x, m, p: A.embed(
         changed_table(t, lambda a: a.fill(0)), x), ValueError,
      "no counts"),
+    ("table without samples", lambda t, x, m, p: A.attention_importance(
+        table_artifact(t.view(biom.Table).filter([], inplace=False)), x),
+     ValueError,
+     "table is empty"),
     ("taxonomy missing features", lambda t, x, m, p: A.embed(
         t, taxonomy_artifact(x.view(pd.Series).iloc[5:])), ValueError,
      "does not cover"),
