@@ -56,7 +56,8 @@ plugin.methods.register_function(
         "importance of a genus is its weight averaged over the samples "
         "where it is present, overall or per group. Note that the most "
         "abundant genera of a sample come first in its sentence and can "
-        "receive attention from more genera."),
+        "receive attention from more genera. Tables of any size: samples "
+        "are read a chunk at a time and only sums per genus are kept."),
     citations=[citations["mgm2025"]],
     examples={"attention_importance": examples.attention_importance_example},
 )
@@ -138,7 +139,9 @@ plugin.methods.register_function(
         "target group's communities look more like the reference group's "
         "to MGM. Each genus of each target sample is moved or removed in "
         "the sample's sentence; the perturbed samples are embedded in "
-        "batches and compared with the reference group's mean embedding."),
+        "batches and compared with the reference group's mean embedding. "
+        "The genera before the changed one are computed once per sample. "
+        "The table is read twice, a chunk of samples at a time."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturb": examples.perturb_example},
 )
@@ -183,7 +186,8 @@ plugin.methods.register_function(
         "removal changes the embedding most are what the paper calls "
         "deleterious. To study one group (for example patients), filter "
         "the table to that group first (qiime feature-table "
-        "filter-samples)."),
+        "filter-samples). The table is read twice, a chunk of samples at "
+        "a time."),
     citations=[citations["mgm2025"]],
     examples={"leave_one_genus_out": examples.leave_one_genus_out_example},
 )
