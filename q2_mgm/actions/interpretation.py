@@ -1,9 +1,8 @@
 """Actions: attention importance, in-silico perturbation and
 leave-one-genus-out."""
+import numpy as np
 import pandas as pd
 import qiime2
-
-import numpy as np
 from q2_types.feature_table import BIOMV210Format
 
 from ..mgm import interpretation as interpret

@@ -1,18 +1,21 @@
 """The inference forward pass of a GPT-2 transformer, laid out for speed.
 
 It computes what ``transformers``' ``GPT2Model`` computes (the published
-``gelu_new`` activation, fused causal attention) with less memory traffic:
-the feed-forward half of each block runs in chunks of rows that stay in
-the CPU cache, the activation and the residual additions work in place,
-queries, keys and values are views of one projection, and attention runs
-in blocks of query positions that see only the keys up to them (PyTorch's
-CPU kernel skips no work of a causal mask shorter than its 512-key tile).
+``gelu_new`` activation, fused causal attention) with less work and memory
+traffic: padding skips the projections and the feed-forward half (they run
+on the real tokens only), which runs in chunks of rows that stay in the CPU
+cache, the activation and the residual additions work in place, queries,
+keys and values are views of one projection, and attention runs per group
+of rows of similar length, in blocks of query positions that see only the
+keys up to them (PyTorch's CPU kernel skips no work of a causal mask
+shorter than its 512-key tile).
 
 It can also start from a prefix: the keys and values of each row's first
 positions, computed once (``keep_cache``) and reused by many continuations
 of different prefix lengths (in-silico perturbation changes only the
-positions from the perturbed genus on). Only for inference; training goes
-through ``transformers``.
+positions from the perturbed genus on); the continuations of one cached
+row attend to it as one long query sequence. Only for inference; training
+goes through ``transformers``.
 """
 import math
 import weakref
