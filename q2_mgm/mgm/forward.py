@@ -149,24 +149,23 @@ class Layout:
             return flat
         return flat.index_select(0, self.index)
 
-    def unpack(self, packed):
-        """``(tokens, width)`` -> ``(rows, n, width)``, zero at padding."""
+    def unpack(self, packed, into=None):
+        """``(tokens, width)`` -> ``(rows, n, width)``, zero at padding
+        (written into ``into``, a zeroed ``(rows * n, width)`` buffer whose
+        padding stays zero, when given)."""
         if self.index is None:
             return packed.view(self.rows, self.n, -1)
-        out = packed.new_zeros(self.rows * self.n, packed.shape[1])
-        out.index_copy_(0, self.index, packed)
-        return out.view(self.rows, self.n, -1)
+        if into is None:
+            into = packed.new_zeros(self.rows * self.n, packed.shape[1])
+        return into.index_copy_(0, self.index, packed).view(
+            self.rows, self.n, -1)
 
     def padded(self, packed):
-        """Like ``unpack``, into one buffer reused by every layer (its
-        padding stays zero: only real rows are ever written)."""
-        if self.index is None:
-            return packed.view(self.rows, self.n, -1)
-        if self.buffer is None:
+        """``unpack`` into one buffer reused by every layer."""
+        if self.index is not None and self.buffer is None:
             self.buffer = packed.new_zeros(self.rows * self.n,
                                            packed.shape[1])
-        self.buffer.index_copy_(0, self.index, packed)
-        return self.buffer.view(self.rows, self.n, -1)
+        return self.unpack(packed, self.buffer)
 
 
 def _row_groups(lengths):
