@@ -261,12 +261,11 @@ def _transposed(layer):
 
 
 def _add_projection(out, layer, inputs):
-    """``out += layer(inputs)``, accumulating in place where the layer is
-    GPT-2's ``Conv1D`` (the residual is the GEMM's accumulator)."""
-    if isinstance(layer, Conv1D):
-        out.addmm_(inputs, layer.weight).add_(layer.bias)
-    else:
-        out += layer(inputs)
+    """``out += layer(inputs)``: the projection is computed whole before
+    it joins the residual stream (GPT-2's residuals reach thousands; a
+    GEMM accumulating into them would round at their scale once per
+    block of the inner dimension)."""
+    out += _projection(layer)(inputs)
 
 
 def _attend(query, key, value, valid, out=None):
