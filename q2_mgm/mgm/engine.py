@@ -218,7 +218,8 @@ class Engine:
             sentences, self.network.config.n_embd,
             lambda ids: pool(self.hidden_states(ids), ids, pooling))
 
-    def embed_variants(self, sentences, sources, variants, pooling="auto"):
+    def embed_variants(self, sentences, sources, variants, pooling="auto",
+                       embedded=None):
         """One vector per variant sentence; ``variants[j]`` is a variant of
         ``sentences[sources[j]]`` (a genus moved or removed, say).
 
@@ -226,7 +227,9 @@ class Engine:
         source (keys, values and hidden states of every layer) and only
         the rest of the variant runs: under causal attention the shared
         positions are unchanged. Without ``forward``'s fast path every
-        variant runs whole.
+        variant runs whole. ``embedded``, an array of one row per
+        sentence, receives the embedding of each source run here (a
+        by-product of its start); its other rows are left as they are.
         """
         pooling = self.model.default_pooling if pooling == "auto" else pooling
         sources = np.asarray(sources, dtype=np.int64)
@@ -255,16 +258,18 @@ class Engine:
                 row[group] = np.arange(len(group))
                 self._variant_group(sentences, group, jobs, row[sources[jobs]],
                                     keep[jobs], [variants[j] for j in jobs],
-                                    pooling, out)
+                                    pooling, out, embedded)
         return out
 
     def _variant_group(self, sentences, group, jobs, rows, keep, variants,
-                       pooling, out):
+                       pooling, out, embedded):
         """Embed the variants of one group of source sentences."""
         ids = self.ids(sentences, group)
         hidden, cache = forward.hidden_states(
             self.network.transformer, ids, keep_cache=True,
             lengths=real_lengths(ids))
+        if embedded is not None:
+            embedded[group] = pool(hidden.float(), ids, pooling).cpu().numpy()
         sums = F.pad(hidden.double().cumsum(1), (0, 0, 1, 0))
         tails = Sentences.from_list(
             np.arange(len(jobs)), [v[k:] for v, k in zip(variants, keep)])

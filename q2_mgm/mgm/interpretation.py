@@ -264,14 +264,17 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
                          chunk_size=32768):
     """Yield ``(before, jobs, after)`` per chunk of perturbations.
 
-    ``before``: the unperturbed embeddings of all sentences; ``jobs``:
+    ``before``: one row per sentence, the unperturbed embedding of each
+    sentence perturbed so far (the others are NaN); ``jobs``:
     ``perturbation_jobs`` tuples; ``after``: the embedding of each job's
     perturbed sentence, from the engine's ``embed_variants`` (the genera
-    before the perturbed one are computed once per sample). A
-    perturbation that leaves a sentence unchanged reuses its ``before``
-    row. Progress and the time left are logged per chunk.
+    before the perturbed one are computed once per sample, and with them
+    the sample's ``before``). A perturbation that leaves a sentence
+    unchanged reuses its ``before`` row. Progress and the time left are
+    logged per chunk.
     """
-    before = engine.embed(sentences, pooling=pooling)
+    before = np.full((len(sentences), engine.network.config.n_embd),
+                     np.nan, dtype=np.float32)
     present = np.isin(sentences.tokens, list(genus_ids))
     total = int(present.sum()) * len(modes)
     log.info("Perturbing %d genera in %d samples: %d perturbed samples",
@@ -279,13 +282,19 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
     jobs = perturbation_jobs(sentences, genus_ids, modes)
     done, started = 0, time.perf_counter()
     while chunk := list(itertools.islice(jobs, chunk_size)):
-        after = before[[job[0] for job in chunk]]
-        changed = [i for i, job in enumerate(chunk)
-                   if not np.array_equal(job[3], sentences.sentence(job[0]))]
-        if changed:
+        positions = np.array([job[0] for job in chunk], dtype=np.int64)
+        changed = np.array([not np.array_equal(job[3], sentences.sentence(p))
+                            for p, job in zip(positions, chunk)])
+        after = np.empty((len(chunk), before.shape[1]), dtype=np.float32)
+        if changed.any():
             after[changed] = engine.embed_variants(
-                sentences, [chunk[i][0] for i in changed],
-                [chunk[i][3] for i in changed], pooling)
+                sentences, positions[changed],
+                [job[3] for job, c in zip(chunk, changed) if c], pooling,
+                embedded=before)
+        missing = np.unique(positions[np.isnan(before[positions, 0])])
+        if len(missing):
+            before[missing] = engine.embed(sentences.subset(missing), pooling)
+        after[~changed] = before[positions[~changed]]
         done += len(chunk)
         elapsed = time.perf_counter() - started
         log.info("%d of %d perturbed samples embedded (%.0f%%), about %.0f "

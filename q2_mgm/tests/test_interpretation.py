@@ -24,7 +24,7 @@ from ..mgm import interpretation as interpret
 from ..mgm import tables
 from ..mgm.engine import Engine
 from ..mgm.model import MGMModel, build_network
-from ..mgm.tokens import tokenize
+from ..mgm.tokens import Sentences, tokenize
 from ..mgm.vocabulary import BOS, EOS
 from . import _data
 
@@ -394,3 +394,42 @@ def test_command_line_leave_one_genus_out(planted, tmp_path):
         pd.DataFrame)
     assert sorted(df.index) == ["g__Bacteroides", PLANTED]
     assert (tmp_path / "summary.qzv").is_file()
+
+
+@pytest.mark.parametrize("pooling", ["mean", "eos"])
+def test_perturbation_similarities_equal_transformers_per_sample(pooling):
+    """Before and after of every perturbation (moved to the front, to the
+    end, removed, and unchanged), each against transformers' own forward
+    of that one sentence, in chunks smaller than one sample's jobs."""
+    model = _data.pretrained()
+    rng = np.random.default_rng(5)
+    vocabulary = model.vocabulary
+    sentences = [[BOS, *rng.choice(vocabulary.genus_ids, n, replace=False),
+                  EOS] for n in (1, 6, 30, 3)]
+    batch = Sentences.from_list(range(len(sentences)), sentences)
+    genera = [int(batch.sentence(1)[2]), int(batch.sentence(2)[5]),
+              int(batch.sentence(2)[-2]), int(batch.sentence(0)[1])]
+    centroid = rng.normal(size=model.network.config.n_embd)
+
+    def by_hand(ids):
+        with torch.no_grad():
+            hidden = model.network.transformer(
+                input_ids=torch.tensor([list(ids)])).last_hidden_state[0]
+        return interpret.cosine_to(
+            (hidden.mean(0) if pooling == "mean" else hidden[-1])
+            .numpy()[None], centroid)[0]
+
+    engine = Engine(model, device="cpu", batch_size=4)
+    found = pd.concat([
+        pd.DataFrame([(job[0], job[1], job[2], before_, after_)
+                      for job, before_, after_ in zip(
+                          chunk, interpret.cosine_to(
+                              before[[job[0] for job in chunk]], centroid),
+                          interpret.cosine_to(after, centroid))])
+        for before, chunk, after in interpret.perturbed_embeddings(
+            engine, batch, genera, interpret.MODES, pooling, chunk_size=4)])
+    jobs = list(interpret.perturbation_jobs(batch, genera, interpret.MODES))
+    assert len(found) == len(jobs) == 4 * 3
+    for (sample, _, _, before, after), job in zip(found.values, jobs):
+        assert abs(before - by_hand(batch.sentence(sample))) < 1e-5
+        assert abs(after - by_hand(job[3])) < 1e-5
