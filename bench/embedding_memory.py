@@ -1,5 +1,5 @@
-"""Peak memory of `qiime mgm embed` (or `attention-importance`) on a
-large table: they stream.
+"""Peak memory of `qiime mgm embed` (or `attention-importance`, `perturb`,
+`leave-one-genus-out`) on a large table: they stream.
 
 Writes a table of N gut-like samples (BIOM 2.1 file, imported as a
 FeatureTable[Frequency] artifact) and its taxonomy, then runs the action
@@ -7,7 +7,10 @@ through QIIME 2's Python API on it in a fresh process, once on N/10
 samples and once on N, and prints the peak resident memory of each and
 their ratio. The actions read and tokenize a chunk of samples at a time;
 embed writes the vectors as they come, attention-importance keeps running
-sums per genus, so the peak should not grow with the table.
+sums per genus, perturb (half the samples in each of two groups, the
+default 20 genera) and leave-one-genus-out (the default 50 genera) keep
+about 17 bytes per perturbed sample, so the peak should grow with the
+perturbations, not with the table.
 
     .venv/bin/python bench/embedding_memory.py --samples 1000000 \
         [--low 5 --high 20] [--action attention-importance]
@@ -46,9 +49,18 @@ def run_action(folder, action, batch_size):
     from qiime2.plugins.mgm import actions
     table = qiime2.Artifact.load(f"{folder}/table.qza")
     taxonomy = qiime2.Artifact.load(f"{folder}/taxonomy.qza")
+    extra = {}
+    if action == "perturb":
+        from q2_mgm.mgm.tables import sample_ids
+        ids = pd.Index(sample_ids(f"{folder}/table.biom"), name="sample-id")
+        extra = dict(metadata=qiime2.CategoricalMetadataColumn(pd.Series(
+            ["reference", "target"] * (len(ids) // 2) + ["reference"]
+            * (len(ids) % 2), index=ids, name="group")),
+            reference_group="reference", target_group="target")
     start = time.perf_counter()
     result, = getattr(actions, action.replace("-", "_"))(
-        table=table, taxonomy=taxonomy, device="cpu", batch_size=batch_size)
+        table=table, taxonomy=taxonomy, device="cpu", batch_size=batch_size,
+        **extra)
     seconds = time.perf_counter() - start
     if action == "embed":
         from q2_mgm.plugin.formats import EmbeddingsFormat
@@ -71,7 +83,8 @@ def main():
     parser.add_argument("--high", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--action", default="embed",
-                        choices=["embed", "attention-importance"])
+                        choices=["embed", "attention-importance", "perturb",
+                                 "leave-one-genus-out"])
     parser.add_argument("--write", metavar="FOLDER")
     parser.add_argument("--run", metavar="FOLDER")
     args = parser.parse_args()
@@ -82,7 +95,8 @@ def main():
     print(f"gut-like samples with {args.low}-{args.high} genera; "
           f"qiime2.plugins.mgm.actions.{args.action.replace('-', '_')} in a "
           "fresh process")
-    rows = "vectors" if args.action == "embed" else "genera"
+    rows = {"embed": "vectors", "perturb": "effects"}.get(args.action,
+                                                          "genera")
     print(f"{rows}\tpeak RSS MiB\tseconds")
     peaks = []
     for n in (args.samples // 10, args.samples):
