@@ -336,9 +336,11 @@ class Engine:
                 attention_implementation(self.network, "eager"):
             for batch in self.length_batches(sentences.lengths):
                 longest = int(sentences.lengths[batch[0]])
-                # Attention matrices of all layers: cap them at ~1 GiB.
-                per_pass = max(1, ATTENTION_BYTES // (
-                    4 * config.n_layer * config.n_head * longest ** 2))
+                # transformers keeps the attention matrices of all layers:
+                # cap them at ~1 GiB (the fast path keeps none).
+                per_pass = len(batch) if self.fast else max(
+                    1, ATTENTION_BYTES // (
+                        4 * config.n_layer * config.n_head * longest ** 2))
                 for start in range(0, len(batch), per_pass):
                     yield from self._attention_pass(
                         sentences, batch[start:start + per_pass])
@@ -346,13 +348,17 @@ class Engine:
     def _attention_pass(self, sentences, positions):
         ids = self.ids(sentences, positions)
         mask = ids != PAD
-        attentions = self.network.transformer(
-            input_ids=ids, output_attentions=True).attentions
-        query_mask = mask[:, :, None].to(attentions[0].dtype)
-        per_layer = torch.stack([(layer.mean(1) * query_mask).sum(1)
-                                 for layer in attentions], 1)  # b, L, k
-        per_layer = per_layer.float().cpu().numpy()
         lengths = mask.sum(1)
+        if self.fast:
+            received = []
+            forward.hidden_states(self.network.transformer, ids,
+                                  lengths=lengths, received=received)
+        else:
+            query_mask = mask[:, :, None]
+            received = [(layer.mean(1) * query_mask).sum(1) for layer in
+                        self.network.transformer(
+                            input_ids=ids, output_attentions=True).attentions]
+        per_layer = torch.stack(received, 1).float().cpu().numpy()  # b, L, k
         for row, position in enumerate(positions):
             layers = per_layer[row, :, :int(lengths[row])]
             yield position, layers.mean(0), layers

@@ -79,7 +79,7 @@ class Prefix:
 
 
 def hidden_states(transformer, ids, prefix=None, keep_cache=False,
-                  lengths=None):
+                  lengths=None, received=None):
     """Last hidden states of ``ids`` (right-padded rows); with ``prefix``
     the ids continue each row's cached prefix (positions start at its
     length). With ``keep_cache`` also return the ``Prefix`` of these ids.
@@ -89,6 +89,11 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False,
     and only attention sees the rows padded, in groups of rows of similar
     length (each padded to its own longest). The output at padded
     positions is meaningless.
+
+    ``received``, a list, gets one ``(rows, n)`` tensor per layer: the
+    attention each position receives, averaged over heads and summed over
+    the real queries (``transformers``' attention weights, without
+    keeping them).
     """
     rows, n = ids.shape
     start = (torch.zeros(rows, dtype=torch.long, device=ids.device)
@@ -98,6 +103,10 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False,
     positions = (start[:, None] + torch.arange(n, device=ids.device)).clamp_(
         max=transformer.wpe.num_embeddings - 1)
     layout = Layout(rows, n, lengths)
+    real = None if received is None else (
+        torch.arange(n, device=ids.device)[None, :]
+        < (torch.full((rows,), n, device=ids.device) if lengths is None
+           else lengths.to(ids.device))[:, None])
     x = transformer.wte(layout.pack(ids)) + transformer.wpe(
         layout.pack(positions))
     seen = None
@@ -111,7 +120,7 @@ def hidden_states(transformer, ids, prefix=None, keep_cache=False,
     for layer, block in enumerate(transformer.h):
         past = None if prefix is None else (prefix.keys[layer],
                                             prefix.values[layer])
-        key, value = _block(block, x, layout, past, seen)
+        key, value = _block(block, x, layout, past, seen, real, received)
         if keep_cache:  # a copy: the layout reuses its buffer
             keys.append(key.contiguous())
             values.append(value.contiguous())
@@ -183,16 +192,27 @@ def _row_groups(lengths):
     return groups + [(first, len(lengths), longest)]
 
 
-def _block(block, x, layout, past, seen):
+def _block(block, x, layout, past, seen, real=None, received=None):
     """One transformer block on the packed tokens ``x`` in place; returns
-    its new keys and values ``(rows, heads, n, head_dim)``."""
+    its new keys and values ``(rows, heads, n, head_dim)``. With
+    ``received`` its attention's column sums over the ``real`` queries
+    are appended to it."""
     attention = block.attn
     width = x.shape[1]
     heads = attention.num_heads
     qkv = layout.padded(_projection(attention.c_attn)(block.ln_1(x))).view(
         layout.rows, layout.n, 3, heads, -1)
     query, key, value = qkv.permute(2, 0, 3, 1, 4)
-    if past is None and len(layout.groups) == 1:
+    if received is not None:
+        mixed = _like(query)
+        columns = query.new_zeros(layout.rows, layout.n)
+        for first, last, length in layout.groups:
+            part = (slice(first, last), slice(None), slice(None, length))
+            _attend_received(query[part], key[part], value[part],
+                             real[first:last, :length], mixed[part],
+                             columns[first:last, :length])
+        received.append(columns)
+    elif past is None and len(layout.groups) == 1:
         mixed = _attend(query, key, value, None)
     elif past is None:
         mixed = _like(query)
@@ -290,6 +310,29 @@ def _attend(query, key, value, valid, out=None):
             query[:, :, first:last], key[:, :, :width + last],
             value[:, :, :width + last], attn_mask=mask)
     return out
+
+
+def _attend_received(query, key, value, real, out, columns):
+    """Causal attention into ``out`` as ``transformers``' eager GPT-2
+    attention computes it (its weights explicit), in blocks of query
+    positions that see only the keys up to them; adds the weights' column
+    sums over the ``real`` queries, averaged over heads, to ``columns``."""
+    rows, heads, n, size = query.shape
+    scale = torch.full([], size ** 0.5, dtype=query.dtype,
+                       device=query.device)
+    for first in range(0, n, QUERIES):
+        last = min(n, first + QUERIES)
+        weights = torch.matmul(query[:, :, first:last],
+                               key[:, :, :last].transpose(-1, -2)).div_(scale)
+        weights.masked_fill_(torch.ones(
+            last - first, last, dtype=torch.bool,
+            device=query.device).triu(first + 1), float("-inf"))
+        weights = weights.softmax(-1)
+        out[:, :, first:last] = torch.matmul(weights, value[:, :, :last])
+        queries = real[:, None, first:last].to(query.dtype).div(heads)
+        columns[:, :last] += torch.bmm(
+            queries.repeat(1, 1, heads),
+            weights.view(rows, heads * (last - first), last)).squeeze(1)
 
 
 def _two_part(query, key, value, past, fold, groups):

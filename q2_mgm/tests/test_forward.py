@@ -10,7 +10,8 @@ from transformers import GPT2Config
 from transformers.activations import NewGELUActivation
 
 from ..mgm import finetuning, forward
-from ..mgm.engine import Engine, shared_start, source_batches
+from ..mgm.engine import (Engine, attention_implementation, shared_start,
+                          source_batches)
 from ..mgm.interpretation import perturb_sentence
 from ..mgm.model import MGMModel, build_network
 from ..mgm.tokens import Sentences
@@ -255,3 +256,26 @@ def test_embed_action_takes_a_precision():
                       (exact, lowered))
     assert cosines(exact, lowered).min() > 0.99
     assert not np.array_equal(exact, lowered)
+
+
+def test_attention_received_equals_transformers_attention_weights():
+    """Per layer, the attention each position receives (weights averaged
+    over heads, summed over queries) against transformers' own eager
+    attention weights of each sentence alone, packed rows in groups."""
+    model = _data.pretrained()
+    batch = sentences()
+    found = {position: layers for position, _, layers in
+             Engine(model, device="cpu", batch_size=4)
+             .attention_received(batch)}
+    assert sorted(found) == list(range(len(batch)))
+    network = model.network
+    with torch.inference_mode(), \
+            attention_implementation(network, "eager"):
+        for i in range(len(batch)):
+            weights = network.transformer(
+                input_ids=torch.as_tensor(batch.sentence(i))[None],
+                output_attentions=True).attentions
+            expected = torch.stack([w[0].mean(0).sum(0) for w in weights])
+            # Column sums of up to 510 weights: relative rounding.
+            np.testing.assert_allclose(found[i], expected.numpy(),
+                                       rtol=1e-5, atol=1e-6)
