@@ -30,6 +30,8 @@ QUERIES = 64  # attention query positions per call (causal: keys up to them)
 SPREAD, GAP = 0.9, 8  # rows padded together for attention: lengths
 # within 90% or 8 tokens of the longest
 FOLDED = 512  # folded prefix queries per call
+BUCKET = 64  # rows given to oneDNN's fused linear layer come in multiples of
+# this: it keeps memory for every row count it has seen
 PACK_BELOW = 0.94  # pack tokens when real / padded is below this (the
 # index copies cost about what 6% of padding does)
 GELU = math.sqrt(2.0 / math.pi)
@@ -239,9 +241,7 @@ def _projection(layer):
     """``layer`` as one oneDNN call with the bias added in its epilogue
     where it is GPT-2's float32 ``Conv1D`` on the CPU."""
     if _fusable(layer):
-        weight = _transposed(layer)
-        return lambda x: torch.ops.mkldnn._linear_pointwise(
-            x, weight, layer.bias, "none", [], "")
+        return _fused(layer, "none", "")
     return layer
 
 
@@ -251,10 +251,21 @@ def _expansion(layer):
     the results differ from the separate steps by rounding, < 1e-6),
     else the separate steps."""
     if _fusable(layer):
-        weight = _transposed(layer)
-        return lambda x: torch.ops.mkldnn._linear_pointwise(
-            x, weight, layer.bias, "gelu", [], "tanh")
+        return _fused(layer, "gelu", "tanh")
     return lambda x: gelu_new_(layer(x))
+
+
+def _fused(layer, activation, algorithm):
+    """oneDNN's linear layer with ``activation`` in its epilogue, given
+    rows padded to a multiple of ``BUCKET`` (a bounded set of shapes)."""
+    weight = _transposed(layer)
+
+    def run(x):
+        extra = -len(x) % BUCKET
+        return torch.ops.mkldnn._linear_pointwise(
+            F.pad(x, (0, 0, 0, extra)) if extra else x, weight, layer.bias,
+            activation, [], algorithm)[:len(x)]
+    return run
 
 
 def _fusable(layer):
