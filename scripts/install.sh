@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES="qiime q2cli q2-types q2-feature-table q2-taxa q2-sample-classifier q2templates python3-venv"
-if ! /usr/bin/python3 -c "import qiime2, q2cli, q2_types, q2_feature_table, q2_taxa, q2_sample_classifier, q2templates" 2>/dev/null; then
+# chromium: the tests render reports in a real browser (headless).
+DEBIAN_PACKAGES="qiime q2cli q2-types q2-feature-table q2-taxa q2-sample-classifier q2templates python3-venv chromium"
+if ! /usr/bin/python3 -c "import qiime2, q2cli, q2_types, q2_feature_table, q2_taxa, q2_sample_classifier, q2templates" 2>/dev/null \
+        || ! command -v chromium >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $DEBIAN_PACKAGES

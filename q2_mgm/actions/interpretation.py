@@ -6,9 +6,11 @@ import qiime2
 from q2_types.feature_table import BIOMV210Format
 
 from ..mgm import interpretation as interpret
+from ..mgm import nulls
 from ..mgm import model as mgm_model
 from ..mgm import tables
 from ..mgm.engine import Engine
+from ..mgm.statistics import draws_for
 from .common import (categorical_labels, chunked_sentences,
                      model_or_pretrained)
 
@@ -43,12 +45,14 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
             reference_group: str, target_group: str,
             model: mgm_model.MGMModel = None, genera: list = None,
             top_n: int = 20, modes: list = None, pooling: str = "auto",
+            null_draws: int = 0, random_state: int = 0,
             drop_unmapped: bool = False, batch_size: int = 64,
             device: str = "auto", threads: int = 0,
             precision: str = "float32") -> pd.DataFrame:
-    """Streams: two passes over the table a chunk of samples at a time,
-    one for the reference centroid and the target's prevalence, one for
-    the perturbations."""
+    """Streams: three passes over the table a chunk of samples at a time:
+    the target's prevalence, the embeddings of every compared sample (the
+    reference centroid of the observed and of each relabelled grouping),
+    then the perturbations of every compared sample."""
     if reference_group == target_group:
         raise ValueError("reference_group and target_group are the same "
                          f"({reference_group!r}); choose two groups.")
@@ -58,35 +62,42 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
     groups = categorical_labels(tables.sample_ids(path), metadata)
     interpret.check_groups(groups, metadata.name, reference_group,
                            target_group)
-    engine = Engine(model, device=device, batch_size=batch_size,
-                    threads=threads, precision=precision)
-    pooling = model.default_pooling if pooling == "auto" else pooling
     compared = groups[groups.isin([reference_group, target_group])]
-    found, total = [], 0.0
+    found = []
     prevalence = interpret.Prevalence(model.vocabulary)
     for sentences in chunked_sentences(path, taxonomy, model, drop_unmapped,
                                        compared.index):
         labels = compared.reindex(sentences.sample_ids)
         found.append(labels)
-        reference = sentences.select(labels.index[labels == reference_group])
-        if len(reference):
-            total = total + engine.embed(reference, pooling).sum(
-                0, dtype=np.float64)
         prevalence.add(sentences.select(
             labels.index[labels == target_group]))
     found = pd.concat(found)
     interpret.check_groups(found, metadata.name, reference_group,
                            target_group)
-    centroid = (total / (found == reference_group).sum()).astype(np.float32)
     chosen = interpret.choose_genera(
         prevalence.series(), model.vocabulary, genera, top_n,
         f"of the target group {target_group!r}")
+    genus_ids = [model.vocabulary.token_id(g) for g in chosen]
+    engine = Engine(model, device=device, batch_size=batch_size,
+                    threads=threads, precision=precision)
+    pooling = model.default_pooling if pooling == "auto" else pooling
+    null = nulls.GroupPermutations(
+        (found == reference_group).to_numpy(), genus_ids, modes,
+        null_draws or min(nulls.MOST_DRAWS,
+                            draws_for(len(genus_ids) * len(modes))),
+        random_state)
+    _per_chunk(path, taxonomy, model, found.index,
+               lambda sentences, done: null.add_embeddings(
+                   np.arange(done, done + len(sentences)),
+                   engine.embed(sentences, pooling)))
     similarities = _per_chunk(
-        path, taxonomy, model, found.index[found == target_group],
-        lambda target: interpret.perturbation_similarities(
-            engine, target, [model.vocabulary.token_id(g) for g in chosen],
-            modes, centroid, pooling))
-    effects = interpret.summarize_effects(similarities, model.vocabulary)
+        path, taxonomy, model, found.index,
+        lambda sentences, done: interpret.perturbation_similarities(
+            engine, sentences, genus_ids, modes, pooling, null, done))
+    target = (found == target_group).to_numpy()
+    effects = interpret.summarize_effects(
+        similarities[target[similarities["sample"]]], model.vocabulary,
+        null.result(model.vocabulary))
     return effects.assign(
         metadata_column=metadata.name, reference_group=reference_group,
         target_group=target_group,
@@ -96,15 +107,17 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
 
 
 def _per_chunk(path, taxonomy, model, samples, compute):
-    """``compute(sentences)`` of each chunk of ``samples`` (tokenized
-    already, so none is dropped again), one long DataFrame whose
-    ``sample`` column counts over all chunks."""
+    """``compute(sentences, done)`` of each chunk of ``samples``
+    (tokenized already, so none is dropped again; ``done``: the samples
+    of the chunks before); the DataFrames it returns as one, their
+    ``sample`` column counting over all chunks."""
     frames, done = [], 0
     for sentences in chunked_sentences(path, taxonomy, model, True, samples):
-        frame = compute(sentences)
-        frames.append(frame.assign(sample=frame["sample"] + done))
+        frame = compute(sentences, done)
+        if frame is not None:
+            frames.append(frame.assign(sample=frame["sample"] + done))
         done += len(sentences)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 # leave-one-genus-out -------------------------------------------------------
@@ -112,7 +125,8 @@ def _per_chunk(path, taxonomy, model, samples, compute):
 def leave_one_genus_out(
         table: BIOMV210Format, taxonomy: pd.Series,
         model: mgm_model.MGMModel = None, genera: list = None,
-        top_n: int = 50, pooling: str = "auto", drop_unmapped: bool = False,
+        top_n: int = 50, pooling: str = "auto", null_draws: int = 0,
+        random_state: int = 0, drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
         threads: int = 0, precision: str = "float32") -> pd.DataFrame:
     """Streams: two passes over the table a chunk of samples at a time,
@@ -130,8 +144,9 @@ def leave_one_genus_out(
                                      genera, top_n or None, "of the table")
     similarities = _per_chunk(
         path, taxonomy, model, np.concatenate(kept),
-        lambda sentences: interpret.removal_similarities(
+        lambda sentences, _: interpret.removal_similarities(
             engine, sentences,
             [model.vocabulary.token_id(g) for g in chosen], pooling))
     return interpret.summarize_removals(similarities, model.vocabulary,
-                                        prevalence.sentences)
+                                        prevalence.sentences,
+                                        null_draws or None, random_state)

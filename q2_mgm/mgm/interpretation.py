@@ -24,14 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import ks_2samp, wilcoxon
+from scipy.stats import wilcoxon
 
+from .nulls import MOST_DRAWS, NULL_COLUMNS, rank_matched_null
+from .statistics import benjamini_hochberg, draws_for
 from .vocabulary import GENUS_PREFIX
 
 MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
                   "similarity_after", "shift", "wilcoxon_statistic",
-                  "p_value", "q_value")
+                  "wilcoxon_p", "wilcoxon_q") + NULL_COLUMNS
 
 log = logging.getLogger("q2_mgm")
 
@@ -47,22 +49,6 @@ def check_groups(groups, column_name, *names):
                 f"Group {name!r} has no sample in the metadata column "
                 f"{column_name!r} (among the table's samples). Groups "
                 f"found: {', '.join(present)}.")
-
-
-def benjamini_hochberg(p_values):
-    """Benjamini-Hochberg adjusted p-values (q-values)."""
-    p = np.asarray(p_values, dtype=float)
-    q = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    n = ok.sum()
-    if n:
-        order = np.argsort(p[ok])
-        ranked = p[ok][order] * n / np.arange(1, n + 1)
-        adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-        out = np.empty(n)
-        out[order] = np.minimum(adjusted, 1.0)
-        q[ok] = out
-    return q
 
 
 # Attention ----------------------------------------------------------------
@@ -159,57 +145,6 @@ class AttentionTotals:
                                          kind="stable").index]
 
 
-def comparisons(groups):
-    """(group, others) pairs: one for two groups, one-vs-rest beyond."""
-    names = sorted(groups.unique())
-    if len(names) < 2:
-        raise ValueError(
-            f"The metadata column has only one group ({names[0]!r}) among "
-            "the table's samples; at least two are needed to compare.")
-    if len(names) == 2:
-        return [(names[0], [names[1]])]
-    return [(name, [n for n in names if n != name]) for name in names]
-
-
-def ks_tests(weights, presence, groups, min_prevalence=0.0):
-    """Two-sample KS test of each genus's per-sample attention.
-
-    Absent genera count as 0 attention. Genera below ``min_prevalence`` in
-    both sides of a comparison are skipped. q-values are Benjamini-Hochberg
-    within each comparison; ties are ranked by the difference in mean
-    attention.
-    """
-    frames = []
-    for group, others in comparisons(groups):
-        inside = groups.index[groups == group]
-        outside = groups.index[groups.isin(others)]
-        prev_in = presence.loc[inside].mean()
-        prev_out = presence.loc[outside].mean()
-        keep = (prev_in >= min_prevalence) | (prev_out >= min_prevalence)
-        rows = []
-        for genus in weights.columns[keep.to_numpy()]:
-            a = weights.loc[inside, genus].to_numpy()
-            b = weights.loc[outside, genus].to_numpy()
-            test = ks_2samp(a, b)
-            rows.append((genus, group, " + ".join(others), a.mean(),
-                         b.mean(), prev_in[genus], prev_out[genus],
-                         test.statistic, test.pvalue))
-        frame = pd.DataFrame(rows, columns=[
-            "genus", "group", "compared_with", "mean_attention_group",
-            "mean_attention_others", "prevalence_group",
-            "prevalence_others", "ks_statistic", "p_value"])
-        frame["q_value"] = benjamini_hochberg(frame["p_value"])
-        frame["higher_in"] = np.where(
-            frame["mean_attention_group"] >= frame["mean_attention_others"],
-            group, frame["compared_with"])
-        frame["difference"] = (frame["mean_attention_group"]
-                               - frame["mean_attention_others"])
-        order = np.lexsort((-frame["difference"].abs(),
-                            -frame["ks_statistic"], frame["q_value"]))
-        frames.append(frame.iloc[order])
-    return pd.concat(frames, ignore_index=True)
-
-
 def layer_profile(attention_, vocabulary, groups, genera):
     """Mean attention received per layer where present: one DataFrame
     (genera x layers) per group."""
@@ -303,13 +238,22 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
         yield before, chunk, after
 
 
-def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
-                              pooling):
+def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
+                              null, offset=0):
     """Long DataFrame: one row per sample x genus x mode with the cosine
-    similarity to ``centroid`` before and after the perturbation."""
+    similarity to the reference centroid (``null``'s observed one) before
+    and after the perturbation; every perturbation is also added to
+    ``null`` (a ``nulls.GroupPermutations``; the sentences are its samples
+    from ``offset`` on)."""
+    centroid = null.centroids[0]
     records = []
     for before, chunk, after in perturbed_embeddings(
             engine, sentences, genus_ids, modes, pooling):
+        positions = np.array([job[0] for job in chunk])
+        tokens = np.array([job[1] for job in chunk])
+        chunk_modes = np.array([job[2] for job in chunk])
+        null.add(positions + offset, tokens, chunk_modes, before[positions],
+                 after)
         start = cosine_to(before, centroid)
         records += [(job[0], job[1], job[2], start[job[0]], value)
                     for job, value in zip(chunk, cosine_to(after, centroid))]
@@ -323,16 +267,21 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, centroid,
 def removal_similarities(engine, sentences, genus_ids, pooling):
     """Leave-one-genus-out as published: per sample and genus present, the
     cosine similarity between the sample's embedding before and after the
-    genus is removed (long DataFrame: sample, token, similarity)."""
+    genus is removed (long DataFrame: sample, token, the genus's rank in
+    the sentence from 1, the sentence's length in genera, similarity)."""
     records = []
     for before, chunk, after in perturbed_embeddings(
             engine, sentences, genus_ids, ["delete"], pooling):
         own = before[[job[0] for job in chunk]]
-        records += [(job[0], job[1], value) for job, value in
-                    zip(chunk, row_cosines(own, after))]
-    return pd.DataFrame(records, columns=["sample", "token", "similarity"]
-                        ).astype({"sample": np.int32, "token": np.int32,
-                                  "similarity": np.float32})
+        for job, value in zip(chunk, row_cosines(own, after)):
+            sentence = sentences.sentence(job[0])
+            records.append((job[0], job[1],
+                            np.flatnonzero(sentence == job[1])[0],
+                            len(sentence) - 2, value))
+    return pd.DataFrame(
+        records, columns=["sample", "token", "rank", "length", "similarity"]
+    ).astype({"sample": np.int32, "token": np.int32, "rank": np.int32,
+              "length": np.int32, "similarity": np.float32})
 
 
 def row_cosines(a, b):
@@ -343,13 +292,17 @@ def row_cosines(a, b):
 
 REMOVAL_COLUMNS = ("effect", "mean_similarity", "sd_similarity",
                    "q25_similarity", "median_similarity", "q75_similarity",
-                   "min_similarity", "samples", "prevalence")
+                   "min_similarity", "samples", "prevalence") + NULL_COLUMNS
 
 
-def summarize_removals(similarities, vocabulary, n_samples):
+def summarize_removals(similarities, vocabulary, n_samples, draws=None,
+                       random_state=0):
     """One row per genus (most affected first): ``effect`` is 1 - the mean
     cosine similarity over the samples holding the genus, followed by the
-    spread of the similarities, the samples and the prevalence."""
+    spread of the similarities, the samples, the prevalence and the
+    comparison with removals of other genera at the same rank
+    (``nulls.rank_matched_null`` with ``draws``; None: enough for
+    Benjamini-Hochberg across the genera)."""
     grouped = similarities.groupby("token")["similarity"]
     quantiles = grouped.quantile([0.25, 0.5, 0.75]).unstack()
     out = pd.DataFrame({
@@ -362,6 +315,10 @@ def summarize_removals(similarities, vocabulary, n_samples):
         "min_similarity": grouped.min(),
         "samples": grouped.size(),
         "prevalence": grouped.size() / n_samples})
+    draws = draws or min(MOST_DRAWS, draws_for(len(out)))
+    out = out.join(rank_matched_null(
+        similarities.assign(effect=1 - similarities["similarity"]), draws,
+        random_state))
     out.index = pd.Index([vocabulary.tokens[t] for t in out.index],
                          name="genus")
     return out.sort_values("effect", ascending=False, kind="stable")
@@ -377,8 +334,11 @@ def paired_test(after, before):
     return float(result.statistic), float(result.pvalue)
 
 
-def summarize_effects(similarities, vocabulary):
-    """One row per genus x mode: samples, mean similarities, shift, test."""
+def summarize_effects(similarities, vocabulary, null):
+    """One row per genus x mode: samples, mean similarities, shift, the
+    paired test, and the null's columns (``null``: the ``NULL_COLUMNS`` of
+    ``nulls.GroupPermutations.result``); strongest effect beyond the
+    null first."""
     rows = []
     groups = similarities.groupby(["token", "mode"], sort=False,
                                   observed=True)
@@ -388,9 +348,11 @@ def summarize_effects(similarities, vocabulary):
         rows.append((vocabulary.tokens[token], mode, len(frame),
                      before.mean(), after.mean(), (after - before).mean(),
                      statistic, p_value))
-    effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS[:-1]))
-    effects["q_value"] = benjamini_hochberg(effects["p_value"])
-    effects = effects.sort_values("shift", ascending=False, kind="stable")
+    effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS[:8]))
+    effects["wilcoxon_q"] = benjamini_hochberg(effects["wilcoxon_p"])
+    effects = effects.join(null, on=["genus", "mode"])
+    effects = effects.sort_values("effect_beyond_null", ascending=False,
+                                  kind="stable")
     effects.index = pd.Index(effects["genus"] + ":" + effects["mode"],
                              name="id")
     return effects

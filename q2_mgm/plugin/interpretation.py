@@ -27,6 +27,15 @@ COMMON_PARAMETERS = {"drop_unmapped": Bool, **ENGINE_PARAMETERS}
 COMMON_DESCRIPTIONS = {"drop_unmapped": DROP_DESCRIPTION,
                        **ENGINE_DESCRIPTIONS}
 INPUT_DESCRIPTIONS = {**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION}
+NULL_PARAMETERS = {"null_draws": Int % Range(0, None),
+                   "random_state": Int % Range(0, None)}
+NULL_DRAWS_TEXT = (
+    "Draws of the null the effects are compared with. 0: enough for a "
+    "Benjamini-Hochberg q-value below 0.05 to be reachable across all the "
+    "rows (at least 999, at most 20,000); the report says how many were "
+    "used.")
+RANDOM_STATE_TEXT = ("Seed of the null's random draws (and of nothing "
+                     "else): the same seed gives the same p-values.")
 GROUP_DESCRIPTION = (
     "Categorical metadata column that assigns samples to groups (for "
     "example diet, delivery mode or health status). Samples without a "
@@ -78,13 +87,21 @@ plugin.visualizers.register_function(
         **COMMON_DESCRIPTIONS},
     name="Keystone genera: MGM attention compared between groups",
     description=(
-        "The genera receiving the most attention in each group, and the "
-        "genera whose attention differs between groups (two-sample "
-        "Kolmogorov-Smirnov test per genus, one group against the rest when "
-        "there are more than two; Benjamini-Hochberg q-values), with plots "
-        "per group and per layer and downloadable tables. "
+        "The genera receiving the most attention in each group, and three "
+        "tests per genus between groups (one group against the rest when "
+        "there are more than two), each with Benjamini-Hochberg q-values: "
+        "is the genus present in more samples of one group (prevalence, "
+        "Fisher's exact test; a question about the table), does MGM attend "
+        "to it more in one group among the samples that hold it "
+        "(attention where present, Mann-Whitney U test; a question about "
+        "the model), and the MGM paper's Kolmogorov-Smirnov test that "
+        "counts absence as zero attention (published, which mixes the two). "
+        "Each genus gets a plain finding, prevalences and median attention "
+        "with bootstrap 95% intervals, in the report and in "
+        "keystone-tests.tsv; plots per group and per layer. "
         + ATTENTION_TEXT),
-    citations=[citations["mgm2025"], citations["kolmogorov1933"],
+    citations=[citations["mgm2025"], citations["fisher1922"],
+               citations["mann1947"], citations["kolmogorov1933"],
                citations["benjamini1995"]],
     examples={"keystone_summary": examples.keystone_summary_example},
 )
@@ -96,7 +113,7 @@ plugin.methods.register_function(
                 "target_group": Str, "genera": List[Str],
                 "top_n": Int % Range(1, None),
                 "modes": List[Str % Choices(*MODES)], "pooling": POOLING,
-                **COMMON_PARAMETERS},
+                **NULL_PARAMETERS, **COMMON_PARAMETERS},
     outputs=[("effects", PerturbationEffects)],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
@@ -121,18 +138,27 @@ plugin.methods.register_function(
                  "(similarity of a sample to itself after the removal) is "
                  "the action leave-one-genus-out.",
         "pooling": POOLING_DESCRIPTION,
+        "null_draws": NULL_DRAWS_TEXT + " Each draw is a relabelling of "
+                      "the compared samples into groups of the same sizes.",
+        "random_state": RANDOM_STATE_TEXT,
         **COMMON_DESCRIPTIONS,
         "batch_size": "Sentences (original or perturbed samples) per "
                       "forward pass. Larger is faster on a GPU and needs "
                       "more memory."},
     output_descriptions={
-        "effects": "One row per genus and mode: target samples containing "
-                   "the genus, their mean cosine similarity to the "
-                   "reference group's mean embedding before and after the "
-                   "perturbation, the shift (after - before; positive: "
-                   "toward the reference), a paired Wilcoxon signed-rank "
-                   "test, Benjamini-Hochberg q-values over all rows, and the "
-                   "groups, pooling and kind of model used."},
+        "effects": "One row per genus and mode, largest effect beyond the "
+                   "null first: target samples containing the genus, their "
+                   "mean cosine similarity to the reference group's mean "
+                   "embedding before and after the perturbation, the shift "
+                   "(after - before; positive: toward the reference), a "
+                   "paired Wilcoxon signed-rank test of after against "
+                   "before with Benjamini-Hochberg q-values over all rows "
+                   "(wilcoxon_p, wilcoxon_q), the null of random groupings "
+                   "(null_mean, null_sd, its 2.5% and 97.5% quantiles "
+                   "null_low and null_high, null_draws), effect_beyond_null "
+                   "(shift - null_mean), its two-sided empirical p-value "
+                   "and q-value (null_p, null_q), and the groups, pooling "
+                   "and kind of model used."},
     name="In-silico perturbation of genera",
     description=(
         "Which genera, if enriched, reduced or removed, would make the "
@@ -140,9 +166,19 @@ plugin.methods.register_function(
         "to MGM. Each genus of each target sample is moved or removed in "
         "the sample's sentence; the perturbed samples are embedded in "
         "batches and compared with the reference group's mean embedding. "
-        "The genera before the changed one are computed once per sample. "
-        "The table is read twice, a chunk of samples at a time."),
-    citations=[citations["mgm2025"], citations["benjamini1995"]],
+        "Any perturbation moves an embedding, so each shift is compared "
+        "with a null: the same perturbations scored against groups drawn "
+        "at random from the same samples (sizes kept). A genus that moves "
+        "every community toward the centre of the data, or whose shift "
+        "comes from its rank, scores as the null does; only a shift "
+        "toward the reference group itself stands out. For that, the "
+        "reference samples are perturbed too: the run takes about (reference "
+        "+ target samples) / target samples times as long as perturbing "
+        "the target alone. The genera before the changed one are computed "
+        "once per sample. The table is read three times, a chunk of "
+        "samples at a time."),
+    citations=[citations["mgm2025"], citations["benjamini1995"],
+               citations["phipson2010"]],
     examples={"perturb": examples.perturb_example},
 )
 
@@ -155,7 +191,7 @@ plugin.methods.register_function(
     function=actions.leave_one_genus_out,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"genera": List[Str], "top_n": Int % Range(0, None),
-                "pooling": POOLING, **COMMON_PARAMETERS},
+                "pooling": POOLING, **NULL_PARAMETERS, **COMMON_PARAMETERS},
     outputs=[("effects", FeatureData[Importance])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
@@ -164,6 +200,10 @@ plugin.methods.register_function(
                  "genera are given (0: every genus of the table; the run "
                  "time grows with the number of genera times samples).",
         "pooling": POOLING_DESCRIPTION,
+        "null_draws": NULL_DRAWS_TEXT + " Each draw replaces every removal "
+                      "of the genus by the removal of another genus at "
+                      "the same rank in a sentence of similar length.",
+        "random_state": RANDOM_STATE_TEXT,
         **COMMON_DESCRIPTIONS,
         "batch_size": "Sentences (original or with one genus removed) per "
                       "forward pass. Larger is faster on a GPU and needs "
@@ -175,7 +215,12 @@ plugin.methods.register_function(
                    "after removing the genus, over the samples that hold "
                    "it), the mean, standard deviation, quartiles and "
                    "minimum of those similarities, the number of samples "
-                   "and the prevalence. Its first column ranks genera, so "
+                   "and the prevalence; then the null of removals of other "
+                   "genera at the same rank (null_mean, null_sd, its 2.5% "
+                   "and 97.5% quantiles null_low and null_high, "
+                   "null_draws), effect_beyond_null (effect - null_mean) "
+                   "and its two-sided empirical p-value and q-value "
+                   "(null_p, null_q). Its first column ranks genera, so "
                    "q2-sample-classifier's heatmap can take it."},
     name="Leave-one-genus-out effects, as published",
     description=(
@@ -184,11 +229,16 @@ plugin.methods.register_function(
         "is compared with itself before the removal (cosine similarity), as "
         "in the MGM paper; no reference group is involved. Genera whose "
         "removal changes the embedding most are what the paper calls "
-        "deleterious. To study one group (for example patients), filter "
+        "deleterious. Removing a top-ranked genus changes any embedding "
+        "more than removing a rare one, so each genus is also compared "
+        "with a null: removals of other genera at the same rank (half-"
+        "octave bins of rank and of sentence length), drawn from the same "
+        "run. To study one group (for example patients), filter "
         "the table to that group first (qiime feature-table "
         "filter-samples). The table is read twice, a chunk of samples at "
         "a time."),
-    citations=[citations["mgm2025"]],
+    citations=[citations["mgm2025"], citations["benjamini1995"],
+               citations["phipson2010"]],
     examples={"leave_one_genus_out": examples.leave_one_genus_out_example},
 )
 
@@ -200,8 +250,10 @@ plugin.visualizers.register_function(
         "effects": "Leave-one-genus-out effects from leave-one-genus-out."},
     name="Summarize leave-one-genus-out effects",
     description=(
-        "Genera ranked by how much their removal changes the samples' MGM "
-        "embeddings, with the spread over samples and the whole table."),
+        "Genera ranked by how much more their removal changes the samples' "
+        "MGM embeddings than the removal of other genera at the same rank "
+        "(effect beyond the null), with the null's spread, the spread over "
+        "samples and the whole table."),
     citations=[citations["mgm2025"]],
     examples={"leave_one_genus_out_summary":
               examples.leave_one_genus_out_summary_example},
@@ -215,8 +267,10 @@ plugin.visualizers.register_function(
     name="Summarize in-silico perturbation",
     description=(
         "Genera ranked by how far their perturbation moves the target "
-        "samples toward the reference group, with the shift under "
-        "enrichment and reduction side by side, and the whole table."),
+        "samples toward the reference group beyond what it does toward "
+        "groups drawn at random (effect beyond the null), with the null's "
+        "spread, the shift under enrichment and reduction side by side, "
+        "and the whole table."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturbation_summary": examples.perturbation_summary_example},
 )

@@ -21,6 +21,7 @@ from qiime2.plugins.mgm.actions import (attention_importance,
                                         perturbation_summary)
 
 from ..mgm import interpretation as interpret
+from ..mgm import keystones, nulls, statistics
 from ..mgm import tables
 from ..mgm.engine import Engine
 from ..mgm.model import MGMModel, build_network
@@ -98,8 +99,21 @@ def test_perturbed_sentences_keep_bos_and_eos():
 
 
 def test_benjamini_hochberg():
-    q = interpret.benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
-    assert np.allclose(q, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    q = statistics.benjamini_hochberg([0.01, 0.04, 0.03, 0.5, np.nan])
+    assert np.allclose(q[:4], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    assert np.isnan(q[4])
+
+
+def test_empirical_p_counts_the_observed_value_and_both_tails():
+    null = np.arange(1.0, 100.0)[None].repeat(3, 0)   # 99 draws
+    p = statistics.two_sided_empirical_p([1000.0, 50.0, -5.0], null)
+    assert np.allclose(p, [2 / 100, 1.0, 2 / 100])
+    assert np.isnan(statistics.two_sided_empirical_p(
+        [1.0], np.full((1, 5), np.nan))[0])
+    # enough draws: the smallest p passes Benjamini-Hochberg at 0.05
+    for tests in (1, 60, 500):
+        draws = statistics.draws_for(tests)
+        assert 2 / (draws + 1) * tests < 0.05
 
 
 def test_genus_names_resolve_to_tokens():
@@ -167,12 +181,16 @@ def test_keystone_summary_ranks_the_planted_genus_first(planted, tmp_path):
     table, taxonomy, diet = planted
     viz, = keystone_summary(table, taxonomy, metadata=diet, top_n=5)
     viz.export_data(tmp_path)
-    tests = pd.read_csv(tmp_path / "ks-tests.tsv", sep="\t")
+    tests = pd.read_csv(tmp_path / "keystone-tests.tsv", sep="\t")
     first = tests.iloc[0]
     assert first["genus"] == PLANTED
-    assert first["ks_statistic"] == 1.0
-    assert first["q_value"] < 0.001
-    assert first["higher_in"] == "Western"
+    assert first["published_ks_statistic"] == 1.0
+    assert first["published_q"] < 0.001
+    assert first["prevalence_q"] < 0.001
+    assert np.isnan(first["attention_present_q"])   # absent from BK
+    assert first["finding"] == "more prevalent in Western"
+    assert "Thermus (BK vs Western): more prevalent in Western" in \
+        (tmp_path / "index.html").read_text()
     for name in ("index.html", "top-genera.tsv", "attention-importance.tsv",
                  "attention-by-group.png", "attention-by-layer.png"):
         assert (tmp_path / name).exists()
@@ -183,7 +201,7 @@ def test_keystone_summary_one_vs_rest(planted, classifier, tmp_path):
     viz, = keystone_summary(table, taxonomy, metadata=three_groups(diet),
                             model=classifier, min_prevalence=0.5)
     viz.export_data(tmp_path)
-    tests = pd.read_csv(tmp_path / "ks-tests.tsv", sep="\t")
+    tests = pd.read_csv(tmp_path / "keystone-tests.tsv", sep="\t")
     assert set(tests["group"]) == {"BK", "Other", "Western"}
     western = tests[tests["group"] == "Western"]
     assert set(western["compared_with"]) == {"BK + Other"}
@@ -200,13 +218,15 @@ def test_deleting_the_planted_genus_moves_toward_reference(planted):
     assert set(df["mode"]) == {"enrich", "reduce", "delete"}
     assert PLANTED in set(df["genus"])
     assert len(df) == 3 * df["genus"].nunique()
-    deletions = df[df["mode"] == "delete"].sort_values("shift",
-                                                       ascending=False)
-    top = deletions.iloc[0]
+    deletions = df[df["mode"] == "delete"]
+    top = deletions.iloc[0]   # ranked by the effect beyond the null
     assert top["genus"] == PLANTED
     assert top["shift"] > 0
+    assert top["effect_beyond_null"] > top["null_high"] - top["null_mean"]
+    assert top["null_q"] < 0.05
     assert top["samples"] == PER_GROUP
-    assert top["p_value"] < 0.01
+    assert top["wilcoxon_p"] < 0.01
+    assert df["effect_beyond_null"].is_monotonic_decreasing
     assert (df["reference_group"] == "BK").all()
     assert (df["pooling"] == "mean").all()
     metadata = effects.view(qiime2.Metadata)

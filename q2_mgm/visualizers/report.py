@@ -18,10 +18,12 @@ def readable_number(value):
 
 @dataclass
 class Section:
-    """A titled part of a report: text, figures, tables and downloads."""
+    """A titled part of a report: text, a list of plain sentences,
+    figures, tables and downloads."""
 
     title: str
     text: str = ""
+    lines: list = field(default_factory=list)
     figures: list = field(default_factory=list)
     tables: list = field(default_factory=list)
     downloads: list = field(default_factory=list)
@@ -36,9 +38,12 @@ class Section:
                              "caption": caption})
 
     def table(self, df, output_dir=None, name=None, label=None,
-              max_rows=100, float_format=None):
-        """Show a table (first ``max_rows`` rows) and offer it as TSV."""
+              max_rows=100, float_format=None, shown_columns=None):
+        """Show a table (first ``max_rows`` rows; ``shown_columns`` only,
+        when given) and offer it whole as TSV."""
         shown = df.head(max_rows)
+        if shown_columns is not None:
+            shown = shown[shown_columns]
         self.tables.append(shown.to_html(
             classes="table table-striped table-hover", border=0,
             float_format=float_format or readable_number))

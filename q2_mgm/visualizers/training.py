@@ -30,14 +30,23 @@ def loss_section(history, output_dir):
     return section
 
 
+def still_improving(history, epochs):
+    """Early stopping never triggered (every epoch ran) and the validation
+    loss fell over the last epoch."""
+    loss = history.get("validation_loss")
+    return (len(history) == epochs and loss is not None and len(loss) > 1
+            and loss.iloc[-1] < loss.iloc[-2])
+
+
 def training_warnings(manifest, history):
     epochs = manifest["parameters"]["epochs"]
     best = int(history.loc[history["best"], "epoch"].iloc[0])
     warnings = []
-    if best == len(history) == epochs:
+    if still_improving(history, epochs):
         warnings.append(
-            "The loss was still improving at the last epoch: more epochs "
-            "may give a better classifier.")
+            "The validation loss was still falling at the last epoch and "
+            "early stopping never triggered: more epochs may give a better "
+            "model.")
     if best == 1 and len(history) > 1:
         warnings.append(
             "The first epoch was the best: the learning rate may be too "
