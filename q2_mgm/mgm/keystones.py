@@ -22,6 +22,16 @@ from .statistics import benjamini_hochberg
 
 RESAMPLES = 1000
 ALPHA = 0.05
+DESCRIBED = [f"{name}_{side}" for side in ("group", "others")
+             for name in ("prevalence", "prevalence_low", "prevalence_high",
+                          "median_attention", "median_attention_low",
+                          "median_attention_high")]
+COLUMNS = (["genus", "group", "compared_with", "finding", "prevalence_q",
+            "attention_present_q", "published_q"] + DESCRIBED
+           + ["prevalence_p", "attention_present_effect",
+              "attention_present_p", "published_ks_statistic",
+              "published_p", "mean_attention_group",
+              "mean_attention_others"])
 
 
 def comparisons(groups):
@@ -125,6 +135,8 @@ def keystone_tests(weights, presence, groups, min_prevalence=0.0,
         keep = ((presence.loc[inside].mean() >= min_prevalence)
                 | (presence.loc[outside].mean() >= min_prevalence))
         genera = weights.columns[keep.to_numpy()]
+        if not len(genera):
+            continue
         where = weights[genera].where(presence[genera])
         frame = pd.DataFrame({"genus": genera, "group": group,
                               "compared_with": " + ".join(others)})
@@ -147,7 +159,6 @@ def keystone_tests(weights, presence, groups, min_prevalence=0.0,
                             frame["attention_present_q"])
         order = np.lexsort((frame["published_q"], strongest))
         frames.append(frame.iloc[order])
-    columns = ["genus", "group", "compared_with", "finding",
-               "prevalence_q", "attention_present_q", "published_q"]
-    out = pd.concat(frames, ignore_index=True)
-    return out[columns + [c for c in out if c not in columns]]
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]

@@ -196,6 +196,15 @@ def test_keystone_summary_ranks_the_planted_genus_first(planted, tmp_path):
         assert (tmp_path / name).exists()
 
 
+def test_keystone_tests_with_no_genus_common_enough():
+    weights = pd.DataFrame({"g__Bacteroides": [0.1, 0, 0.2, 0]},
+                           index=list("abcd"))
+    groups = pd.Series(["x", "x", "y", "y"], index=list("abcd"))
+    tests = keystones.keystone_tests(weights, weights > 0, groups,
+                                     min_prevalence=0.9)
+    assert tests.empty and list(tests.columns) == keystones.COLUMNS
+
+
 def test_keystone_summary_one_vs_rest(planted, classifier, tmp_path):
     table, taxonomy, diet = planted
     viz, = keystone_summary(table, taxonomy, metadata=three_groups(diet),
