@@ -8,7 +8,7 @@ Regression: R², mean absolute error and Spearman's rank correlation.
 """
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import (average_precision_score, f1_score,
                              mean_absolute_error, r2_score, roc_auc_score)
 
@@ -110,18 +110,46 @@ def by_fold(folds):
         groups, key=lambda k: (len(str(k)), str(k)))]
 
 
+def primary_score(task, truth, values, labels=None):
+    """The primary score of ``score`` from aligned arrays (``values``:
+    samples x ``labels`` probabilities, or predicted values), computed
+    directly: ROC-AUC from ranks (ties count one half), R² from sums of
+    squares."""
+    if task == "regression":
+        spread = ((truth - truth.mean()) ** 2).sum()
+        if len(truth) < 2 or spread == 0:
+            return float("nan")
+        return float(1 - ((truth - values) ** 2).sum() / spread)
+    aucs = []
+    for column, label in enumerate(labels):
+        positive = truth == label
+        hits = int(positive.sum())
+        if 0 < hits < len(truth):
+            ranks = rankdata(values[:, column])
+            aucs.append((ranks[positive].sum() - hits * (hits + 1) / 2)
+                        / (hits * (len(truth) - hits)))
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 def bootstrap_difference(task, truth, first, second, random_state=0):
     """95% interval of ``primary(first) - primary(second)`` over samples
     drawn with replacement (the same draws for both)."""
-    metric = PRIMARY[task]
     rng = np.random.default_rng(random_state)
     ids = first.index
+    labels = None
+    if task == "classification":
+        labels = np.asarray(first.columns).astype(str)
+        truth = truth.reindex(ids).astype(str).to_numpy()
+    else:
+        truth = truth.reindex(ids).astype(float).to_numpy()
+    a = first.to_numpy(dtype=float)
+    b = second.reindex(ids).to_numpy(dtype=float)
     differences = []
     for _ in range(BOOTSTRAP):
-        draw = ids[rng.integers(0, len(ids), len(ids))]
-        a = score(task, truth, first.loc[draw])[metric]
-        b = score(task, truth, second.loc[draw])[metric]
-        differences.append(a - b)
+        draw = rng.integers(0, len(ids), len(ids))
+        differences.append(
+            primary_score(task, truth[draw], a[draw], labels)
+            - primary_score(task, truth[draw], b[draw], labels))
     differences = np.array(differences)
     differences = differences[np.isfinite(differences)]
     if not len(differences):

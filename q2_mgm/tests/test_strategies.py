@@ -233,6 +233,33 @@ def test_scores_agree_with_scikit_learn():
     assert scores["sensitivity"] == 2 / 3 and scores["specificity"] == 3 / 4
 
 
+def test_bootstrap_scores_equal_scikit_learn_on_every_draw():
+    """The bootstrap's direct primary score equals ``score`` (scikit-learn)
+    on resampled draws with ties and repeated samples: three classes,
+    two classes and regression."""
+    rng = np.random.default_rng(3)
+    ids = [f"s{i}" for i in range(40)]
+    for classes in (list("abc"), list("ab")):
+        truth = pd.Series(rng.choice(classes, 40), index=ids)
+        raw = rng.integers(1, 6, (40, len(classes))).astype(float)  # ties
+        probabilities = pd.DataFrame(raw / raw.sum(1, keepdims=True),
+                                     index=ids, columns=classes)
+        for _ in range(20):
+            draw = rng.integers(0, 40, 40)
+            drawn = probabilities.iloc[draw]
+            assert np.isclose(evaluation.primary_score(
+                "classification", truth.to_numpy()[draw],
+                drawn.to_numpy(), np.array(classes)),
+                evaluation.score("classification", truth, drawn)["ROC-AUC"],
+                rtol=0, atol=1e-12)
+    truth = pd.Series(rng.normal(size=40), index=ids)
+    predicted = pd.Series(rng.normal(size=40), index=ids)
+    draw = rng.integers(0, 40, 40)
+    assert np.isclose(evaluation.primary_score(
+        "regression", truth.to_numpy()[draw], predicted.to_numpy()[draw]),
+        evaluation.score("regression", truth, predicted.iloc[draw])["R²"])
+
+
 # --- regression --------------------------------------------------------------
 def test_regression_end_to_end(data, tmp_path):  # noqa: F811
     table, taxonomy, metadata = data
