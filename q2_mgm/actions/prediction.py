@@ -81,12 +81,14 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
     strategy's model of each split.
     """
     start = model_or_pretrained(model)
+    settings = settings_of(params)
     samples = predictor_samples(table, taxonomy, start,
                                 params["drop_unmapped"], targets.index)
+    # Every frozen predictor of every split shares one embedding pass.
+    samples = strategies.embedded(samples, start, settings)
     ids = samples.sentences.sample_ids
     targets = targets.reindex(ids)
     group = subjects(groups, ids)
-    settings = settings_of(params)
     strategy = params["strategy"]
     methods = [strategy] + [b for b in strategies.BASELINES
                             if b != strategy]

@@ -53,14 +53,40 @@ def method_name(strategy, task):
 @dataclass
 class Samples:
     """What predictors see of each sample: its MGM sentence and its
-    relative abundance of each vocabulary genus (columns: token ids)."""
+    relative abundance of each vocabulary genus (columns: token ids);
+    optionally its mean-pooled embedding by ``network``, computed once
+    for every predictor of an evaluation that uses that network frozen."""
 
     sentences: object
     abundances: pd.DataFrame
+    embeddings: np.ndarray = None
+    network: object = None
 
     def subset(self, positions):
         return Samples(self.sentences.subset(positions),
-                       self.abundances.iloc[positions])
+                       self.abundances.iloc[positions],
+                       None if self.embeddings is None
+                       else self.embeddings[positions], self.network)
+
+    def embed(self, network, engine):
+        """Mean-pooled embeddings by ``network`` (its engine: ``engine``),
+        the stored ones when they are its."""
+        if self.embeddings is not None and network is self.network:
+            return self.embeddings
+        return engine.embed(self.sentences, "mean")
+
+
+def embedded(samples, start, settings):
+    """``samples`` with their embeddings by ``start``'s network, where
+    predictors use it frozen as it is (a pretrained model)."""
+    if network_class(start.manifest) != "pretrained":
+        return samples
+    network = start.network
+    engine = Engine(MGMModel(network, start.vocabulary,
+                             {"kind": "pretrained"}),
+                    device=settings.device, threads=settings.threads)
+    return Samples(samples.sentences, samples.abundances,
+                   engine.embed(samples.sentences, "mean"), network)
 
 
 def samples_of(table, taxonomy, vocabulary, sentences):
@@ -139,7 +165,7 @@ def fit(strategy, start, samples, targets, settings, labels=None,
         engine = Engine(MGMModel(network, start.vocabulary,
                                  {"kind": "pretrained"}),
                         device=settings.device, threads=settings.threads)
-        embeddings = engine.embed(samples.sentences, "mean")
+        embeddings = samples.embed(network, engine)
     classes = labels is not None
     fitted = FrozenParts(task, samples.abundances, embeddings,
                          targets, groups, settings.random_state,
@@ -310,8 +336,8 @@ def predict(model, engine, samples):
         elif part == "forest":
             out = forest_part(task, model.heads, samples.abundances)
         else:
-            out = linear_part(task, model.heads, engine.embed(
-                samples.sentences, "mean"))
+            out = linear_part(task, model.heads,
+                              samples.embed(model.network, engine))
         total = total + weight * out
     index = pd.Index(samples.sentences.sample_ids, name="SampleID")
     if task.labels is None:

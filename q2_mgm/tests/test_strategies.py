@@ -6,7 +6,8 @@ import pytest
 import qiime2
 import safetensors.torch
 import torch
-from qiime2.plugins.mgm.actions import (fit_classifier, fit_regressor,
+from qiime2.plugins.mgm.actions import (classify_samples_cv,
+                                        fit_classifier, fit_regressor,
                                         predict_classification,
                                         predict_regression,
                                         regress_samples_cv,
@@ -15,6 +16,7 @@ from qiime2.plugins.sample_classifier.actions import scatterplot
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from ..actions.classification import class_labels, sample_folds
 from ..mgm import evaluation, heads, splits
 from ..mgm import model as mgm_model
 from ..mgm.strategies import samples_of
@@ -214,6 +216,31 @@ def test_group_splits_keep_subjects_whole():
         classes=False)
     grouped = pd.Series(groups, index=targets.index)
     assert set(grouped[train]).isdisjoint(grouped[test])
+
+
+def test_cv_probe_equals_a_probe_fitted_on_each_fold(data):  # noqa: F811
+    """Cross-validation embeds every sample once for all folds; each fold's
+    probe still predicts what a probe fitted on that fold's training
+    samples alone (fit-classifier, predict-classification) predicts."""
+    table, taxonomy, metadata = data
+    diet = metadata.get_column("diet")
+    found = classify_samples_cv(table, taxonomy, diet, cv=3,
+                                strategy="probe", random_state=1
+                                ).probabilities.view(pd.DataFrame)
+    view = table.view(biom.Table)
+    folds = sample_folds(class_labels(view.ids(), diet, "error"), 3, 1)
+    for fold in sorted(folds.unique()):
+        train, test = (qiime2.Artifact.import_data(
+            "FeatureTable[Frequency]", view.filter(
+                folds.index[chosen], inplace=False).remove_empty(
+                "observation", inplace=False))
+            for chosen in (folds != fold, folds == fold))
+        probe, = fit_classifier(train, taxonomy, diet, strategy="probe",
+                                random_state=1)
+        expected = predict_classification(test, taxonomy, probe
+                                          ).probabilities.view(pd.DataFrame)
+        np.testing.assert_allclose(found.loc[expected.index].to_numpy(),
+                                   expected.to_numpy(), atol=1e-5)
 
 
 def test_sign_flip_p_is_exact():
