@@ -80,6 +80,14 @@ def embedding_distance(embeddings: pd.DataFrame) -> skbio.DistanceMatrix:
             f"break ({', '.join(map(repr, unstorable[:3]))}), which QIIME "
             "2's distance matrix format cannot store. Rename those samples "
             "(in the table and metadata) and embed again.")
+    padded = [str(i) for i in embeddings.index if str(i) != str(i).strip()]
+    if padded:
+        raise ValueError(
+            f"{len(padded)} sample ID(s) begin or end with a space "
+            f"({', '.join(map(repr, padded[:3]))}); QIIME 2's distance "
+            "matrix format strips it, so the IDs would no longer match the "
+            "embeddings and the table. Rename those samples without the "
+            "spaces (in the table and metadata) and embed again.")
     return skbio.DistanceMatrix(cosine_distances(embeddings),
                                 ids=[str(i) for i in embeddings.index])
 
@@ -90,5 +98,11 @@ def embedding_pcoa(embeddings: pd.DataFrame,
     if len(embeddings) < 3:
         raise ValueError("At least three samples are needed for a PCoA.")
     distances = embedding_distance(embeddings)
+    if distances.data.max() < 1e-12:  # identical up to rounding
+        raise ValueError(
+            f"All {len(embeddings)} samples have the same embedding (every "
+            "distance is 0), so a PCoA has no axis to show. Check that the "
+            "table holds different samples (identical samples give "
+            "identical sentences), or embed more varied samples.")
     dimensions = min(number_of_dimensions, len(embeddings) - 1)
     return pcoa(distances, method="eigh", number_of_dimensions=dimensions)
