@@ -32,7 +32,7 @@ from q2_mgm.mgm import evaluation, strategies
 from q2_mgm.mgm import model as mgm_model
 from q2_mgm.mgm.engine import Engine
 from q2_mgm.mgm.splits import cv_folds
-from q2_mgm.mgm.tokens import tokenize
+from q2_mgm.mgm.tokens import genus_table, tokenize
 from q2_mgm.mgm.training import FINE_TUNING
 
 PUBLISHED = ("published_auroc_MGM", "published_auroc_RandomForest",
@@ -56,8 +56,9 @@ def cross_validate(task, pretrained, methods, settings, seed,
     ``candidates.py``'s candidates) on the same folds."""
     table, taxonomy, labels, groups = task
     sentences, _ = tokenize(table, taxonomy, pretrained.vocabulary)
-    samples = strategies.samples_of(table, taxonomy, pretrained.vocabulary,
-                                    sentences)
+    samples = strategies.samples_of(
+        genus_table(table, taxonomy, pretrained.vocabulary),
+        pretrained.vocabulary, sentences)
     ids = sentences.sample_ids
     labels = labels.reindex(ids).rename("label")
     classes = sorted(labels.unique())

@@ -14,8 +14,8 @@ from qiime2.plugin import Citations, Plugin
 from . import __version__
 from .plugin import formats
 from .plugin.types import (Classifier, GenerationLabels, MGMEmbeddings,
-                           MGMModel, PerturbationEffects, Pretrained,
-                           Regressor)
+                           MGMModel, MGMPredictorFit, PerturbationEffects,
+                           Pretrained, Regressor)
 
 # Progress (epochs, folds, perturbations) on stderr: shown by the Python
 # API, and by the qiime command with --verbose.
@@ -48,9 +48,11 @@ plugin.register_formats(
     formats.ChecksumsFormat, formats.EmbeddingsFormat,
     formats.EmbeddingsDirectoryFormat, formats.PerturbationEffectsFormat,
     formats.PerturbationEffectsDirectoryFormat,
-    formats.GenerationLabelsFormat, formats.GenerationLabelsDirectoryFormat)
+    formats.GenerationLabelsFormat, formats.GenerationLabelsDirectoryFormat,
+    formats.PredictorFitFormat, formats.PredictorFitDirectoryFormat)
 plugin.register_semantic_types(MGMModel, Pretrained, MGMEmbeddings,
-                               GenerationLabels, PerturbationEffects)
+                               MGMPredictorFit, GenerationLabels,
+                               PerturbationEffects)
 plugin.register_artifact_class(
     MGMModel[Pretrained], formats.MGMModelDirectoryFormat,
     description="A pretrained MGM language model (next-genus prediction).")
@@ -63,6 +65,11 @@ plugin.register_artifact_class(
 plugin.register_artifact_class(
     SampleData[MGMEmbeddings], formats.EmbeddingsDirectoryFormat,
     description="One MGM embedding vector per sample.")
+plugin.register_artifact_class(
+    SampleData[MGMPredictorFit], formats.PredictorFitDirectoryFormat,
+    description="How well each sample fits an MGM classifier or regressor: "
+                "its share of reads in the genera the predictor knows and, "
+                "with a random forest, of the forest's importance.")
 plugin.register_artifact_class(
     SampleData[GenerationLabels], formats.GenerationLabelsDirectoryFormat,
     description="The label each generated sample was conditioned on.")

@@ -51,12 +51,12 @@ def predict_classification(table: biom.Table, taxonomy: pd.Series,
                            model: MGMModel, drop_unmapped: bool = False,
                            batch_size: int = 64, device: str = "auto",
                            threads: int = 0, precision: str = "float32"
-                           ) -> (pd.Series, pd.DataFrame):
+                           ) -> (pd.Series, pd.DataFrame, pd.DataFrame):
     clf.require_predictor(model, "classifier")
-    probabilities = prediction.predict(table, taxonomy, model,
-                                       drop_unmapped, batch_size, device,
-                                       threads, precision)
-    return evaluation.predicted_classes(probabilities), probabilities
+    probabilities, fit = prediction.predict(table, taxonomy, model,
+                                            drop_unmapped, batch_size,
+                                            device, threads, precision)
+    return evaluation.predicted_classes(probabilities), probabilities, fit
 
 
 def artifacts(ctx, probabilities):

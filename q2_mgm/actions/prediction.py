@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import qiime2
 
-from ..mgm import strategies
+from ..mgm import fit, strategies
 from ..mgm.engine import Engine
 from ..mgm.labels import sample_labels
+from ..mgm.tokens import genus_table
 from ..mgm.training import FINE_TUNING, TrainingSettings
 from .common import model_or_pretrained, sentences_of
 
@@ -28,11 +29,11 @@ def settings_of(params):
 
 def predictor_samples(table, taxonomy, model, drop_unmapped, sample_ids):
     """``Samples`` of the given samples of a table (unmapped dropped or
-    an error, as ``drop_unmapped`` says)."""
+    an error, as ``drop_unmapped`` says), and their ``GenusTable``."""
     table = table.filter(sample_ids, inplace=False)
     sentences = sentences_of(table, taxonomy, model, drop_unmapped)
-    return strategies.samples_of(table, taxonomy, model.vocabulary,
-                                 sentences)
+    genera = genus_table(table, taxonomy, model.vocabulary)
+    return strategies.samples_of(genera, model.vocabulary, sentences), genera
 
 
 def subjects(groups, sample_ids):
@@ -46,8 +47,8 @@ def subjects(groups, sample_ids):
 def fit_predictor(table, taxonomy, targets, model, groups, labels, params):
     """Fit the strategy of ``params`` on the samples of ``targets``."""
     start = model_or_pretrained(model)
-    samples = predictor_samples(table, taxonomy, start,
-                                params["drop_unmapped"], targets.index)
+    samples, _ = predictor_samples(table, taxonomy, start,
+                                   params["drop_unmapped"], targets.index)
     targets = targets.reindex(samples.sentences.sample_ids)
     fitted = strategies.fit(
         params["strategy"], start, samples, targets, settings_of(params),
@@ -62,12 +63,24 @@ def fit_predictor(table, taxonomy, targets, model, groups, labels, params):
 
 def predict(table, taxonomy, model, drop_unmapped, batch_size, device,
             threads, precision):
-    """Probabilities or values of every (mapped) sample of a table."""
-    sentences = sentences_of(table, taxonomy, model, drop_unmapped)
-    samples = strategies.samples_of(table, taxonomy, model.vocabulary,
-                                    sentences)
+    """Probabilities or values of every sample of a table that the
+    predictor can see, and the fit of each (``fit.table_fit``): samples
+    with none of its genera are an error or dropped, as ``drop_unmapped``
+    says, and a table that fits poorly is a warning, logged and written
+    atop the fit (``attrs["warning"]``)."""
+    samples, genera = predictor_samples(table, taxonomy, model,
+                                        drop_unmapped, table.ids())
+    fitted = fit.table_fit(genera, model).loc[samples.sentences.sample_ids]
+    blind = fitted[fit.READS] == 0
+    fit.unseen(fitted.index[blind], fit.described(model), drop_unmapped)
+    samples, fitted = samples.subset(np.flatnonzero(~blind)), fitted[~blind]
+    warning = fit.warning(fitted, genera, model)
+    if warning:
+        log.warning(warning)
+        fitted.attrs["warning"] = warning
     return strategies.predict(model, Engine(model, device, batch_size,
-                                            threads, precision), samples)
+                                            threads, precision),
+                              samples), fitted
 
 
 def evaluate(table, taxonomy, model, targets, labels, splits, params,
@@ -77,13 +90,15 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
 
     ``splits``: (name, train IDs, test IDs) triples. Returns the
     predictions of each method (strategy first), the fold metadata
-    (fold of each test sample, and the blend's forest weight) and the
-    strategy's model of each split.
+    (fold of each test sample, the blend's forest weight and the sample's
+    fit to the strategy's model) and the strategy's model of each split.
     """
     start = model_or_pretrained(model)
     settings = settings_of(params)
-    samples = predictor_samples(table, taxonomy, start,
-                                params["drop_unmapped"], targets.index)
+    samples, genera = predictor_samples(table, taxonomy, start,
+                                        params["drop_unmapped"],
+                                        targets.index)
+    checked = seen_splits(samples, splits, params["drop_unmapped"])
     # Every frozen predictor of every split shares one embedding pass.
     samples = strategies.embedded(samples, start, settings)
     ids = samples.sentences.sample_ids
@@ -94,9 +109,7 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
                             if b != strategy]
     out = {method: [] for method in methods}
     folds, models = [], []
-    for name, train_ids, test_ids in splits:
-        train = ids.get_indexer(ids.intersection(train_ids, sort=False))
-        test = ids.get_indexer(ids.intersection(test_ids, sort=False))
+    for name, train, test in checked:
         for method in methods:
             log.info("Fold %s of %d: fitting %s on %d samples", name,
                      len(splits), method, len(train))
@@ -109,15 +122,44 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
                 fitted, engine, samples.subset(test)))
             if method == strategy:
                 models.append(fitted)
-                weight = fitted.manifest["weights"].get("forest", np.nan)
-                folds.append(pd.DataFrame(
-                    {FOLD_COLUMN: str(name), WEIGHT_COLUMN: weight},
-                    index=ids[test]))
+                folds.append(fold_metadata_of(fitted, genera, ids[test],
+                                              name))
     fold_metadata = pd.concat(folds).rename_axis("sample-id")
     if strategy != "blend":
         fold_metadata = fold_metadata.drop(columns=WEIGHT_COLUMN)
     return ({m: pd.concat(p) for m, p in out.items()},
             qiime2.Metadata(fold_metadata), models)
+
+
+def seen_splits(samples, splits, drop_unmapped):
+    """(name, training positions, test positions) of each split, checked
+    before any fitting: a test sample with none of the genera of its
+    training samples is an error, or left out with ``drop_unmapped``."""
+    ids = samples.sentences.sample_ids
+    checked = []
+    for name, train_ids, test_ids in splits:
+        train = ids.get_indexer(ids.intersection(train_ids, sort=False))
+        test = ids.get_indexer(ids.intersection(test_ids, sort=False))
+        known = strategies.present_genera(samples.abundances.iloc[train])
+        blind = ~(samples.abundances.iloc[test][known] > 0).any(
+            axis=1).to_numpy()
+        fit.unseen(ids[test[blind]], f"the {len(known):,} genera of the "
+                   f"training samples of split {name!r}", drop_unmapped)
+        checked.append((name, train, test[~blind]))
+    return checked
+
+
+def fold_metadata_of(fitted, genera, test_ids, name):
+    """Fold metadata of one split's test samples: the fold, the blend's
+    forest weight and the fit of each sample to the fitted strategy."""
+    fitted_fit = fit.table_fit(genera, fitted).loc[test_ids]
+    warning = fit.warning(fitted_fit, genera, fitted)
+    if warning:
+        log.warning("Split %s: %s", name, warning)
+    fitted_fit.insert(0, FOLD_COLUMN, str(name))
+    fitted_fit.insert(1, WEIGHT_COLUMN,
+                      fitted.manifest["weights"].get("forest", np.nan))
+    return fitted_fit
 
 
 def cv_splits(folds):

@@ -1,6 +1,7 @@
 """Actions: predict a numeric sample property (age, BMI, a biomarker)
 with MGM, beside the baselines."""
 import biom
+import numpy as np
 import pandas as pd
 import qiime2
 
@@ -14,6 +15,7 @@ from . import prediction
 from .classification import start_model
 
 MINIMUM_SAMPLES = 6
+MAXIMUM_VALUE = 1e100  # squares of larger values overflow double precision
 
 
 def numeric_values(sample_ids, metadata, missing_samples, purpose):
@@ -25,6 +27,14 @@ def numeric_values(sample_ids, metadata, missing_samples, purpose):
             "this one numeric with a '#q2:types' row set to 'numeric'.")
     values = sample_labels(sample_ids, metadata.to_series(),
                            missing_samples, metadata.name, dtype=float)
+    unusable = values[~(np.abs(values) <= MAXIMUM_VALUE)]
+    if len(unusable):
+        raise ValueError(
+            f"{len(unusable)} sample(s) have a {metadata.name!r} value that "
+            f"is infinite or beyond {MAXIMUM_VALUE:g} in magnitude (for "
+            f"example {unusable.index[0]}: {unusable.iloc[0]:g}); fitting "
+            "and scoring square the values, and such squares overflow. "
+            "Rescale the column (another unit, or log10) and fit again.")
     if len(values) < MINIMUM_SAMPLES:
         raise ValueError(
             f"{purpose} needs at least {MINIMUM_SAMPLES} samples with a "
@@ -64,7 +74,7 @@ def predict_regression(table: biom.Table, taxonomy: pd.Series,
                        model: MGMModel, drop_unmapped: bool = False,
                        batch_size: int = 64, device: str = "auto",
                        threads: int = 0, precision: str = "float32"
-                       ) -> pd.Series:
+                       ) -> (pd.Series, pd.DataFrame):
     clf.require_predictor(model, "regressor")
     return prediction.predict(table, taxonomy, model, drop_unmapped,
                               batch_size, device, threads, precision)

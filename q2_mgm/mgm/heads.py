@@ -38,7 +38,8 @@ def fit_forest(features, targets, task, random_state, threads=1):
 
 
 def forest_arrays(forest):
-    """The trees of a fitted forest, concatenated into flat arrays."""
+    """The trees of a fitted forest, concatenated into flat arrays, and
+    its importance of each feature (mean decrease in impurity)."""
     trees = [estimator.tree_ for estimator in forest.estimators_]
     sizes = np.array([tree.node_count for tree in trees])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -57,7 +58,9 @@ def forest_arrays(forest):
                 [t.feature for t in trees]).astype(np.int64)),
             "forest.threshold": torch.as_tensor(np.concatenate(
                 [t.threshold for t in trees])),
-            "forest.value": torch.as_tensor(values)}
+            "forest.value": torch.as_tensor(values),
+            "forest.importance": torch.as_tensor(
+                forest.feature_importances_)}
 
 
 def forest_predict(arrays, features):

@@ -26,7 +26,6 @@ from . import evaluation, finetuning, heads, splits
 from .engine import Engine
 from .model import (PACKAGED_NETWORK, MGMModel, build_network,
                     network_class, packaged_digests)
-from .tokens import genus_table
 
 STRATEGIES = ("blend", "probe", "forest", "fine-tune", "lp-ft", "ensemble")
 DEFAULT_STRATEGY = "forest"  # the evidence: README, bench/classification_cv.py
@@ -89,9 +88,8 @@ def embedded(samples, start, settings):
                    engine.embed(samples.sentences, "mean"), network)
 
 
-def samples_of(table, taxonomy, vocabulary, sentences):
-    """``Samples`` of the sentences' samples of ``table``."""
-    genera = genus_table(table, taxonomy, vocabulary)
+def samples_of(genera, vocabulary, sentences):
+    """``Samples`` of the sentences' samples of a ``GenusTable``."""
     counts = genera.counts.toarray()
     totals = counts.sum(1, keepdims=True)
     relative = np.divide(counts, totals, out=np.zeros_like(counts),
@@ -112,12 +110,39 @@ def frozen_network(start):
     return network.eval()
 
 
+def present_genera(abundances):
+    """Token ids of the genera present in any of the samples."""
+    return abundances.columns[(abundances > 0).any().to_numpy()]
+
+
 def forest_features(abundances, genera):
     """Abundance columns in the forest's genus order (absent: 0)."""
     return abundances.reindex(columns=genera, fill_value=0.0).to_numpy()
 
 
 # Fitting --------------------------------------------------------------------
+
+def standardisation(values):
+    """Mean and standard deviation (1 where the values do not vary),
+    computed in units of the largest magnitude so that nothing overflows."""
+    values = np.asarray(values, dtype=np.float64)
+    unit = float(np.abs(values).max()) or 1.0
+    scaled = values / unit
+    return float(scaled.mean() * unit), float(scaled.std() * unit) or 1.0
+
+
+def in_target_units(arrays, mean, scale):
+    """Forest and linear arrays fitted on standardised values, made to
+    predict in the target's units (both predict affinely in the target)."""
+    out = dict(arrays)
+    if "forest.value" in out:
+        out["forest.value"] = out["forest.value"].double() * scale + mean
+    if "linear.coef" in out:
+        out["linear.coef"] = out["linear.coef"].double() * scale
+        out["linear.intercept"] = (out["linear.intercept"].double() * scale
+                                   + mean)
+    return out
+
 
 @dataclass
 class Task:
@@ -138,8 +163,8 @@ class Task:
         if self.labels is not None:
             return targets.map({c: i for i, c in enumerate(self.labels)}
                                ).to_numpy()
-        values = targets.to_numpy(dtype=np.float64)
-        return (values - values.mean()) / (values.std() or 1.0)
+        mean, scale = standardisation(targets)
+        return (targets.to_numpy(dtype=np.float64) - mean) / scale
 
 
 def fit(strategy, start, samples, targets, settings, labels=None,
@@ -167,11 +192,17 @@ def fit(strategy, start, samples, targets, settings, labels=None,
                         device=settings.device, threads=settings.threads)
         embeddings = samples.embed(network, engine)
     classes = labels is not None
+    # Regressors are fitted on standardised values (nothing overflows
+    # whatever the unit), then made to predict in the target's units.
     fitted = FrozenParts(task, samples.abundances, embeddings,
-                         targets, groups, settings.random_state,
-                         class_weight, settings.threads)
+                         targets if classes else pd.Series(
+                             task.encode(targets), index=targets.index),
+                         groups, settings.random_state, class_weight,
+                         settings.threads)
     for part in uses:
         estimators.update(fitted.fit(part, np.arange(len(targets))))
+    if not classes:
+        estimators = in_target_units(estimators, *standardisation(targets))
     weights = {"blend": None, "probe": {"linear": 1.0},
                "forest": {"forest": 1.0}, "fine-tune": {"network": 1.0},
                "lp-ft": {"network": 1.0},
@@ -204,9 +235,8 @@ def fit(strategy, start, samples, targets, settings, labels=None,
         manifest["labels"] = list(labels)
         manifest["pooling"] = "eos" if strategy in TUNED else "mean"
     else:
-        values = targets.to_numpy(dtype=np.float64)
-        manifest["target"] = {"mean": float(values.mean()),
-                              "scale": float(values.std() or 1.0)}
+        mean, scale = standardisation(targets)
+        manifest["target"] = {"mean": mean, "scale": scale}
     if strategy in TUNED:
         manifest["history"] = record["history"]
         manifest["samples"] = {"training": len(record["train"]),
@@ -246,20 +276,21 @@ class FrozenParts:
     def fit(self, part, positions):
         """The part's tensors, fitted on ``positions``."""
         targets = self.targets[positions]
+        present = self.abundances.iloc[positions]
+        genera = present_genera(present)
+        known = {f"{part}.genera": torch.as_tensor(
+            np.asarray(genera, dtype=np.int64))}
         if part == "forest":
-            present = self.abundances.iloc[positions]
-            genera = present.columns[(present > 0).any().to_numpy()]
             forest = heads.fit_forest(
                 present[genera].to_numpy(), targets, self.task.name,
                 self.random_state, self.threads)
-            return {**heads.forest_arrays(forest),
-                    "forest.genera": torch.as_tensor(
-                        np.asarray(genera, dtype=np.int64))}
+            return {**heads.forest_arrays(forest), **known}
         inner = splits.inner_splits(
             targets, self.task.labels is not None, self.random_state,
             None if self.groups is None else self.groups[positions])
-        return heads.fit_linear(self.embeddings[positions], targets,
-                                self.task.name, inner, self.class_weight)
+        return {**heads.fit_linear(self.embeddings[positions], targets,
+                                   self.task.name, inner, self.class_weight),
+                **known}
 
     def predict(self, part, arrays, positions):
         if part == "forest":

@@ -10,10 +10,11 @@ from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, Metadata,
 from ..actions import classification as actions
 from ..mgm.strategies import STRATEGIES
 from ..visualizers import evaluation, training
-from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
-                         FIT_DESCRIPTIONS, FIT_PARAMETERS,
-                         ENGINE_PARAMETERS, TABLE_DESCRIPTIONS,
-                         TABLE_INPUTS)
+from .parameters import (ANY_MODEL, ENGINE_DESCRIPTIONS,
+                         EVALUATION_DROP_DESCRIPTION, FIT_DESCRIPTIONS,
+                         FIT_OUTPUT, FIT_OUTPUT_DESCRIPTION, FIT_PARAMETERS,
+                         ENGINE_PARAMETERS, PREDICTION_DROP_DESCRIPTION,
+                         TABLE_DESCRIPTIONS, TABLE_INPUTS)
 from .types import Classifier, MGMModel, Regressor
 from ..plugin_setup import citations, plugin
 from . import examples
@@ -84,6 +85,8 @@ REPORT_DESCRIPTIONS = {
              "weight' chosen in each fold.",
     "strategy": "The strategy that made the main predictions (names them "
                 "in the report)."}
+EVALUATION_DESCRIPTIONS = {**FIT_DESCRIPTIONS,
+                           "drop_unmapped": EVALUATION_DROP_DESCRIPTION}
 PREDICTIONS = SampleData[ClassifierPredictions]
 PROBABILITIES = SampleData[Probabilities]
 PREDICTION_DESCRIPTIONS = {
@@ -132,20 +135,26 @@ plugin.methods.register_function(
     function=actions.predict_classification,
     inputs={**TABLE_INPUTS, "model": MGMModel[Classifier]},
     parameters={"drop_unmapped": Bool, **ENGINE_PARAMETERS},
-    outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES)],
+    outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES),
+             FIT_OUTPUT],
     input_descriptions={
         **TABLE_DESCRIPTIONS,
         "model": "An MGM classifier from fit-classifier or classify-samples "
                  "(any strategy)."},
-    parameter_descriptions={"drop_unmapped": DROP_DESCRIPTION,
+    parameter_descriptions={"drop_unmapped": PREDICTION_DROP_DESCRIPTION,
                             **ENGINE_DESCRIPTIONS},
-    output_descriptions=PREDICTION_DESCRIPTIONS,
+    output_descriptions={**PREDICTION_DESCRIPTIONS, **FIT_OUTPUT_DESCRIPTION},
     name="Predict sample classes with an MGM classifier",
     description=(
         "Predict the class of each sample with an MGM classifier, in the "
-        "way its strategy prescribes. The outputs are "
-        "q2-sample-classifier's types: use its confusion-matrix to compare "
-        "them with the true classes."),
+        "way its strategy prescribes. The predictions and probabilities "
+        "are q2-sample-classifier's types: use its confusion-matrix to "
+        "compare them with the true classes. A sample with none of the "
+        "genera the classifier knows is an error (or skipped with "
+        "drop_unmapped), and predictor_fit says how well each sample fits: "
+        "a table classified against another reference database can share "
+        "few genera with the training table. summarize-coverage with the "
+        "classifier as its model shows the same before predicting."),
     citations=CITATIONS,
     examples={"predict_classification":
               examples.predict_classification_example},
@@ -199,7 +208,8 @@ plugin.pipelines.register_function(
              ("probabilities", PROBABILITIES), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
-                            **TEST_SIZE_DESCRIPTION, **FIT_DESCRIPTIONS},
+                            **TEST_SIZE_DESCRIPTION,
+                            **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "sample_estimator": "The classifier fitted on the training samples.",
         "feature_importance": IMPORTANCE_DESCRIPTION,
@@ -227,7 +237,7 @@ plugin.pipelines.register_function(
              ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
-                            **CV_DESCRIPTIONS, **FIT_DESCRIPTIONS},
+                            **CV_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         **PREDICTION_DESCRIPTIONS,
         "accuracy_results": COMPARISON_DESCRIPTION,

@@ -117,12 +117,22 @@ plugin.visualizers.register_function(
     function=coverage.summarize_coverage,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={},
-    input_descriptions={**TABLE_DESCRIPTIONS, "model": MODEL_DESCRIPTION},
+    input_descriptions={
+        **TABLE_DESCRIPTIONS,
+        "model": MODEL_DESCRIPTION + " Give a classifier or regressor "
+                 "(from fit-classifier, fit-regressor or the pipelines) to "
+                 "see how well the table fits it before predicting: per "
+                 "sample, the share of mapped reads in the genera it was "
+                 "trained on and, with a random forest, of the forest's "
+                 "importance."},
     name="How much of a table MGM understands",
     description=(
         "Per sample, the reads and genera that map to the MGM vocabulary and "
         "the length of its MGM sentence, plus the unrecognised taxa ranked "
-        "by reads. Run this first on new data."),
+        "by reads; with a classifier or regressor as the model, how well "
+        "each sample fits it. Run this first on new data."),
     citations=[citations["mgm2025"]],
-    examples={"summarize_coverage": examples.summarize_coverage_example},
+    examples={"summarize_coverage": examples.summarize_coverage_example,
+              "summarize_predictor_coverage":
+              examples.summarize_predictor_coverage_example},
 )

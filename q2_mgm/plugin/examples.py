@@ -225,6 +225,12 @@ def summarize_coverage_example(use):
         {"visualization": "coverage"})
 
 
+def summarize_predictor_coverage_example(use):
+    classifier = use.init_artifact("diet_classifier", classifier_factory)
+    run(use, "summarize_coverage", {**table_inputs(use), "model": classifier},
+        {"visualization": "diet_classifier_coverage"})
+
+
 def collapse_genera_example(use):
     run(use, "collapse_genera", table_inputs(use),
         {"genus_table": "mgm_genera"})
@@ -241,7 +247,8 @@ def predict_classification_example(use):
     classifier = use.init_artifact("diet_classifier", classifier_factory)
     run(use, "predict_classification",
         {**table_inputs(use), "model": classifier},
-        {"predictions": "predictions", "probabilities": "probabilities"})
+        {"predictions": "predictions", "probabilities": "probabilities",
+         "predictor_fit": "diet_fit"})
 
 
 def summarize_training_example(use):
@@ -298,7 +305,7 @@ def predict_regression_example(use):
     regressor = use.init_artifact("day_regressor", regressor_factory)
     run(use, "predict_regression",
         {**table_inputs(use), "model": regressor},
-        {"predictions": "predicted_days"})
+        {"predictions": "predicted_days", "predictor_fit": "day_fit"})
 
 
 def regress_samples_example(use):

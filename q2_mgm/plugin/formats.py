@@ -1,10 +1,12 @@
 """File and directory formats of q2-mgm (no pickle anywhere)."""
 import csv
+import itertools
 import json
 
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
+from ..mgm import fit
 from ..mgm import model as mgm_model
 from ..mgm.interpretation import EFFECT_COLUMNS
 
@@ -168,6 +170,32 @@ class PerturbationEffectsFormat(model.TextFileFormat):
 PerturbationEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
     "PerturbationEffectsDirectoryFormat", "perturbation-effects.tsv",
     PerturbationEffectsFormat)
+
+
+class PredictorFitFormat(model.TextFileFormat):
+    """TSV: comment lines (``#``, the warning of a table that fits poorly),
+    then sample ID, the fit measures of ``fit.table_fit`` and its verdict."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            lines = itertools.dropwhile(lambda line: line.startswith("#"),
+                                        fh)
+            header = next(lines, "").rstrip("\n").split("\t")
+            missing = [c for c in (fit.READS, fit.GENERA, fit.VERDICT)
+                       if c not in header]
+            if header[0] != "sample-id" or missing:
+                raise ValidationError(
+                    "A predictor fit needs a 'sample-id' column first and "
+                    f"the columns {fit.READS!r}, {fit.GENERA!r} and "
+                    f"{fit.VERDICT!r}.")
+            for i, line in enumerate(lines, start=2):
+                if len(line.rstrip("\n").split("\t")) != len(header):
+                    raise ValidationError(
+                        f"Data line {i} does not have {len(header)} fields.")
+
+
+PredictorFitDirectoryFormat = model.SingleFileDirectoryFormat(
+    "PredictorFitDirectoryFormat", "predictor-fit.tsv", PredictorFitFormat)
 
 
 class GenerationLabelsFormat(model.TextFileFormat):

@@ -2,13 +2,17 @@
 their descriptions."""
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
+from q2_types.sample_data import SampleData
 from qiime2.plugin import Bool, Choices, Float, Int, Range, Str
+
+from ..mgm import fit
 
 from ..mgm.finetuning import CLASS_WEIGHTS
 from ..mgm.labels import MISSING
 from ..mgm.precision import PRECISIONS
 from ..mgm.strategies import STRATEGIES
-from .types import Classifier, MGMModel, Pretrained, Regressor
+from .types import (Classifier, MGMModel, MGMPredictorFit, Pretrained,
+                    Regressor)
 
 TABLE = FeatureTable[Frequency | RelativeFrequency]
 ANY_MODEL = MGMModel[Pretrained | Classifier | Regressor]
@@ -57,6 +61,29 @@ POOLING_DESCRIPTION = (
 DROP_DESCRIPTION = (
     "Skip samples that have no genus of the MGM vocabulary (they are listed "
     "in the log) instead of stopping with an error naming them.")
+PREDICTION_DROP_DESCRIPTION = (
+    "Skip samples that have no genus of the MGM vocabulary, or none of the "
+    "genera the predictor knows (they are listed in the log), instead of "
+    "stopping with an error naming them.")
+EVALUATION_DROP_DESCRIPTION = (
+    "Skip samples that have no genus of the MGM vocabulary, and test "
+    "samples that have none of the genera of their training samples (they "
+    "are listed in the log), instead of stopping with an error naming "
+    "them.")
+FIT_OUTPUT = ("predictor_fit", SampleData[MGMPredictorFit])
+FIT_OUTPUT_DESCRIPTION = {
+    "predictor_fit": (
+        "How well each sample fits the predictor: the share of its mapped "
+        "reads (those of MGM vocabulary genera) in the genera the "
+        "predictor knows (those of its training samples; for a fine-tuned "
+        "network, every genus of the vocabulary), how many of those genera "
+        "it holds and, for a predictor with a random forest, the share of "
+        "the forest's importance in the genera it holds. Its 'fit' column "
+        "is 'poor' below {:.0%} of the mapped reads or "
+        "{:.0%} of the importance, else 'good'; when the median sample is "
+        "below, predictions lean toward the training samples' most common "
+        "outcome, and the file starts with that warning. View it with "
+        "qiime metadata tabulate.".format(*fit.THRESHOLDS.values()))}
 
 
 # Training: fine-tuning (fit) and pre-training.

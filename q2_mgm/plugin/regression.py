@@ -9,10 +9,11 @@ from ..visualizers import evaluation
 from .classification import (CITATIONS, GROUPS, GROUPS_DESCRIPTION,
                              REPORT_DESCRIPTIONS, REPORT_PARAMETERS, RUNTIME,
                              START_DESCRIPTION, START_MODEL)
-from .parameters import (DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
-                         ENGINE_PARAMETERS, FIT_DESCRIPTIONS,
-                         REGRESSION_PARAMETERS, TABLE_DESCRIPTIONS,
-                         TABLE_INPUTS)
+from .parameters import (ENGINE_DESCRIPTIONS, ENGINE_PARAMETERS,
+                         EVALUATION_DROP_DESCRIPTION, FIT_DESCRIPTIONS,
+                         FIT_OUTPUT, FIT_OUTPUT_DESCRIPTION,
+                         PREDICTION_DROP_DESCRIPTION, REGRESSION_PARAMETERS,
+                         TABLE_DESCRIPTIONS, TABLE_INPUTS)
 from .types import MGMModel, Regressor
 from ..plugin_setup import plugin
 from . import examples
@@ -23,6 +24,8 @@ VALUES_DESCRIPTION = {
                 "or a biomarker)."}
 DESCRIPTIONS = {k: v for k, v in FIT_DESCRIPTIONS.items()
                 if k in REGRESSION_PARAMETERS}
+EVALUATION_DESCRIPTIONS = {**DESCRIPTIONS,
+                           "drop_unmapped": EVALUATION_DROP_DESCRIPTION}
 PREDICTIONS = SampleData[RegressorPredictions]
 TEST_SIZE = {"test_size": Float % Range(0, 1, inclusive_start=False,
                                         inclusive_end=False)}
@@ -74,18 +77,23 @@ plugin.methods.register_function(
     function=actions.predict_regression,
     inputs={**TABLE_INPUTS, "model": MGMModel[Regressor]},
     parameters={"drop_unmapped": Bool, **ENGINE_PARAMETERS},
-    outputs=[("predictions", PREDICTIONS)],
+    outputs=[("predictions", PREDICTIONS), FIT_OUTPUT],
     input_descriptions={**TABLE_DESCRIPTIONS,
                         "model": "An MGM regressor from fit-regressor or "
                                  "regress-samples."},
-    parameter_descriptions={"drop_unmapped": DROP_DESCRIPTION,
+    parameter_descriptions={"drop_unmapped": PREDICTION_DROP_DESCRIPTION,
                             **ENGINE_DESCRIPTIONS},
-    output_descriptions={"predictions": "Predicted value of each sample."},
+    output_descriptions={"predictions": "Predicted value of each sample.",
+                         **FIT_OUTPUT_DESCRIPTION},
     name="Predict a numeric sample property with an MGM regressor",
     description=(
         "Predict a numeric property of each sample with an MGM regressor. "
-        "The output is q2-sample-classifier's type: its scatterplot "
-        "compares it with the true values."),
+        "The predictions are q2-sample-classifier's type: its scatterplot "
+        "compares them with the true values. A sample with none of the "
+        "genera the regressor knows is an error (or skipped with "
+        "drop_unmapped), and predictor_fit says how well each sample fits "
+        "(summarize-coverage with the regressor as its model shows the "
+        "same before predicting)."),
     citations=CITATIONS,
     examples={"predict_regression": examples.predict_regression_example},
 )
@@ -119,7 +127,8 @@ plugin.pipelines.register_function(
              ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**VALUES_DESCRIPTION, **GROUPS_DESCRIPTION,
-                            **TEST_SIZE_DESCRIPTION, **DESCRIPTIONS},
+                            **TEST_SIZE_DESCRIPTION,
+                            **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "sample_estimator": "The regressor fitted on the training samples.",
         "predictions": "Predicted value of each test sample.",
@@ -145,7 +154,7 @@ plugin.pipelines.register_function(
              ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**VALUES_DESCRIPTION, **GROUPS_DESCRIPTION,
-                            **CV_DESCRIPTIONS, **DESCRIPTIONS},
+                            **CV_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "predictions": "Out-of-fold predicted value of each sample.",
         "accuracy_results": COMPARISON_DESCRIPTION,

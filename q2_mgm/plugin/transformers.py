@@ -1,11 +1,14 @@
 """Transformers between q2-mgm formats and Python views."""
+import itertools
+
 import pandas as pd
 import qiime2
 
+from ..mgm import fit
 from ..mgm import model as mgm_model
 from .formats import (EmbeddingsFormat, GenerationLabelsFormat,
-                      write_embeddings,
-                      MGMModelDirectoryFormat, PerturbationEffectsFormat)
+                      write_embeddings, MGMModelDirectoryFormat,
+                      PerturbationEffectsFormat, PredictorFitFormat)
 from ..plugin_setup import plugin
 
 
@@ -92,3 +95,36 @@ def _10(fmt: GenerationLabelsFormat) -> pd.Series:
 @plugin.register_transformer
 def _11(fmt: GenerationLabelsFormat) -> qiime2.Metadata:
     return qiime2.Metadata(_read_labels(fmt).to_frame())
+
+
+def _read_fit(fmt):
+    with fmt.open() as fh:
+        notes = [line[1:].strip() for line in itertools.takewhile(
+            lambda line: line.startswith("#"), fh)]
+    df = pd.read_csv(str(fmt), sep="\t", index_col=0, skiprows=len(notes),
+                     dtype={"sample-id": str, fit.VERDICT: str})
+    df.index.name = "sample-id"
+    if notes:
+        df.attrs["warning"] = " ".join(notes)
+    return df
+
+
+@plugin.register_transformer
+def _12(data: pd.DataFrame) -> PredictorFitFormat:
+    fmt = PredictorFitFormat()
+    with fmt.open() as handle:
+        if data.attrs.get("warning"):
+            handle.write(f"# {data.attrs['warning']}\n")
+        data.rename_axis("sample-id").to_csv(handle, sep="\t",
+                                             float_format="%.6g")
+    return fmt
+
+
+@plugin.register_transformer
+def _13(fmt: PredictorFitFormat) -> pd.DataFrame:
+    return _read_fit(fmt)
+
+
+@plugin.register_transformer
+def _14(fmt: PredictorFitFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_read_fit(fmt))

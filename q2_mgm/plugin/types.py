@@ -15,10 +15,12 @@ MGMModel = SemanticType("MGMModel", field_names="kind",
 
 MGMEmbeddings = SemanticType("MGMEmbeddings",
                              variant_of=SampleData.field["type"])
+MGMPredictorFit = SemanticType("MGMPredictorFit",
+                               variant_of=SampleData.field["type"])
 GenerationLabels = SemanticType("GenerationLabels",
                                 variant_of=SampleData.field["type"])
 PerturbationEffects = SemanticType("PerturbationEffects")
 
 __all__ = ["MGMModel", "Pretrained", "Classifier", "Regressor",
-           "MGMEmbeddings",
+           "MGMEmbeddings", "MGMPredictorFit",
            "GenerationLabels", "PerturbationEffects"]

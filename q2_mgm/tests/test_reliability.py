@@ -18,6 +18,7 @@ from ..mgm import model as mgm_model
 from ..mgm.tokens import tokenize
 from . import _data
 from .test_classification import data, subset_metadata  # noqa: F401
+from .test_fit import minor_genera, with_genera_renamed
 
 A = mgm.actions
 FAST = {"epochs": 1, "batch_size": 8, "device": "cpu"}
@@ -110,6 +111,20 @@ def generated_pair():
     _, _, labels = A.generate(model=model, n_samples=2, labels=["BK"],
                               max_length=20)
     return table, taxonomy, labels
+
+
+def embeddings_of(table, taxonomy, change):
+    """Embeddings of the first samples, as ``change(DataFrame)`` makes them
+    (an artifact)."""
+    return qiime2.Artifact.import_data(
+        "SampleData[MGMEmbeddings]",
+        change(A.embed(table, taxonomy)[0].view(pd.DataFrame).iloc[:4]))
+
+
+def identical(embeddings):
+    out = embeddings.copy()
+    out.iloc[:] = embeddings.iloc[0].to_numpy()
+    return out
 
 
 def nan_weights(directory):
@@ -282,6 +297,26 @@ CASES = [
             "SampleData[MGMEmbeddings]",
             A.embed(t, x)[0].view(pd.DataFrame).iloc[:2])), ValueError,
      "At least three"),
+    ("a predictor applied to a table of other genera", lambda t, x, m, p:
+     A.predict_classification(t, with_genera_renamed(t, x),
+                              blend_classifier()), ValueError,
+     r"36 sample\(s\) have none of the \d+ genera this predictor.*same "
+     "reference database"),
+    ("a regressor applied to a table of other genera", lambda t, x, m, p:
+     A.predict_regression(t, with_genera_renamed(t, x), A.fit_regressor(
+         t, x, m.get_column("relativeTime"))[0]), ValueError,
+     "none of the .* genera this predictor"),
+    ("a regression target that overflows", lambda t, x, m, p:
+     A.fit_regressor(t, x, qiime2.NumericMetadataColumn(
+         m.to_dataframe()["relativeTime"].astype(float) * 1e300)),
+     ValueError, r"beyond 1e\+100.*Rescale the column"),
+    ("a sample ID with a leading space", lambda t, x, m, p:
+     A.embedding_distance(embeddings_of(t, x, lambda e: e.rename(
+         lambda i: " " + i)[:3])), ValueError,
+     "begin or end with a space.*Rename those samples"),
+    ("a PCoA of identical samples", lambda t, x, m, p: A.embedding_pcoa(
+        embeddings_of(t, x, identical)), ValueError,
+     "same embedding.*no axis"),
     ("a summary of a pretrained model", lambda t, x, m, p:
      A.summarize_training(A.pretrained_model()[0]), TypeError,
      "Pretrained|"),
@@ -298,7 +333,7 @@ def test_bad_input_is_named(data, tmp_path, name, call, error,  # noqa: F811
 
 
 def test_the_catalogue_is_large():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 48
 
 
 def test_tokens_come_only_from_their_own_sample():
@@ -356,3 +391,32 @@ def test_cli_bad_input_writes_nothing(data, tmp_path, action,  # noqa: F811
     assert run.returncode != 0
     assert re.search(message, run.stderr), run.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_cli_predictor_fit(data, tmp_path):  # noqa: F811
+    """A table of other genera is refused; one sharing few genera is
+    predicted with its warning atop the predictor fit output."""
+    table, taxonomy, _ = data
+    table.save(str(tmp_path / "table.qza"))
+    blend_classifier().save(str(tmp_path / "classifier.qza"))
+    with_genera_renamed(table, taxonomy).save(str(tmp_path / "other.qza"))
+    with_genera_renamed(table, taxonomy, minor_genera(table, taxonomy, 7)
+                        ).save(str(tmp_path / "few.qza"))
+
+    def predict(lineages, out):
+        return qiime("mgm", "predict-classification",
+                     "--i-table", str(tmp_path / "table.qza"),
+                     "--i-taxonomy", str(tmp_path / lineages),
+                     "--i-model", str(tmp_path / "classifier.qza"),
+                     "--output-dir", str(tmp_path / out))
+    run = predict("other.qza", "refused")
+    assert run.returncode != 0
+    assert re.search("none of the .* genera this predictor.*same reference "
+                     "database", " ".join(run.stderr.split())), run.stderr
+    assert not (tmp_path / "refused").exists()
+    run = predict("few.qza", "poor")
+    assert run.returncode == 0, run.stderr
+    fit = qiime2.Artifact.load(str(tmp_path / "poor" / "predictor_fit.qza"))
+    assert fit.view(pd.DataFrame).attrs["warning"].startswith(
+        "The table fits this predictor poorly")

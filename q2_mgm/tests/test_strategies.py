@@ -20,7 +20,7 @@ from ..actions.classification import class_labels, sample_folds
 from ..mgm import evaluation, heads, splits
 from ..mgm import model as mgm_model
 from ..mgm.strategies import samples_of
-from ..mgm.tokens import tokenize
+from ..mgm.tokens import genus_table, tokenize
 from ..mgm.training import TrainingDiverged
 from . import _data
 from .test_classification import data, export_page, subset_metadata  # noqa
@@ -37,7 +37,8 @@ def views(data):  # noqa: F811
 def relative_abundances(table, taxonomy):
     vocabulary = _data.pretrained().vocabulary
     sentences, _ = tokenize(table, taxonomy, vocabulary)
-    return samples_of(table, taxonomy, vocabulary, sentences).abundances
+    return samples_of(genus_table(table, taxonomy, vocabulary), vocabulary,
+                      sentences).abundances
 
 
 # --- stored estimators equal scikit-learn's ---------------------------------
@@ -293,7 +294,7 @@ def test_regression_end_to_end(data, tmp_path):  # noqa: F811
     days = metadata.get_column("relativeTime")
     regressor, = fit_regressor(table, taxonomy, days, strategy="probe")
     assert str(regressor.type) == "MGMModel[Regressor]"
-    predicted, = predict_regression(table, taxonomy, regressor)
+    predicted = predict_regression(table, taxonomy, regressor).predictions
     values = predicted.view(pd.Series)
     assert set(values.index) == set(metadata.ids)
     assert values.std() > 0

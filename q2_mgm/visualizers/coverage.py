@@ -1,9 +1,11 @@
-"""Visualizer: how much of a table the MGM vocabulary understands."""
+"""Visualizer: how much of a table the MGM vocabulary understands and,
+given a classifier or regressor, how well the table fits it."""
 import biom
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..mgm import fit
 from ..mgm import model as mgm_model
 from ..actions.common import model_or_pretrained
 from .report import Section, render
@@ -28,14 +30,42 @@ def coverage_table(table, taxonomy, model):
         f"genera cut at {model.max_length} tokens": np.maximum(
             n_genera - (model.max_length - 2), 0),
     }, index=genera.sample_ids)
-    return report, genera.unmapped
+    return report, genera
+
+
+def predictor_section(genera, model, output_dir):
+    """The fit of each sample to a classifier or regressor (its columns
+    are ``fit.table_fit``'s) and the warnings it gives."""
+    table_fit = fit.table_fit(genera, model)
+    reads, importance = fit.THRESHOLDS.values()
+    section = Section(
+        f"Fit to the {model.kind}",
+        f"The share of each sample's mapped reads in {fit.described(model)} "
+        "(the genera of its training samples; for a fine-tuned network, "
+        "the vocabulary), how many of them it holds and, with a random "
+        "forest, the share of the forest's importance in genera it holds. "
+        "A sample with none of them cannot be predicted; 'poor' marks "
+        f"samples below {reads:.0%} of the mapped reads or "
+        f"{importance:.0%} of the importance, whose predictions lean "
+        "toward the training samples' most common outcome. Samples are "
+        "sorted with the worst fit first.")
+    section.table(table_fit.sort_values(fit.READS), output_dir,
+                  "predictor-fit")
+    warnings = [fit.warning(table_fit, genera, model)]
+    blind = table_fit.index[table_fit[fit.READS] == 0]
+    if len(blind):
+        warnings.append(
+            f"{len(blind)} sample(s) have none of {fit.described(model)} "
+            f"and cannot be predicted: {', '.join(map(str, blind[:20]))}.")
+    return section, [w for w in warnings if w]
 
 
 def summarize_coverage(output_dir: str, table: biom.Table,
                        taxonomy: pd.Series,
                        model: mgm_model.MGMModel = None) -> None:
     model = model_or_pretrained(model)
-    report, unmapped = coverage_table(table, taxonomy, model)
+    report, genera = coverage_table(table, taxonomy, model)
+    unmapped = genera.unmapped
     report = report.sort_values("mapped fraction")
     no_genus = report.index[report["vocabulary genera"] == 0]
     truncated = report.index[report.iloc[:, -1] > 0]
@@ -85,5 +115,10 @@ def summarize_coverage(output_dir: str, table: biom.Table,
     intro = (f"{len(report)} samples; {mapped:.1%} "
              f"of all reads map to the MGM vocabulary; median "
              f"{report['vocabulary genera'].median():.0f} genera per sample.")
-    render(output_dir, "MGM vocabulary coverage", [overview, missing],
+    sections = [overview, missing]
+    if model.kind != "pretrained":
+        section, fit_warnings = predictor_section(genera, model, output_dir)
+        sections.insert(1, section)
+        warnings.extend(fit_warnings)
+    render(output_dir, "MGM vocabulary coverage", sections,
            intro=intro, warnings=warnings)
