@@ -12,13 +12,17 @@ probabilities.
   standardised and reduced by PCA (at most 64 components).
 - ``attention-forest``: the forest on attention-weighted abundances
   (relative abundance times the attention the genus receives) beside the
-  abundances.
+  abundances; ``rank-forest`` is its control without MGM: the same with
+  the attention a genus would receive at its rank if every position
+  attended equally to those before it.
 - ``forest+pcs`` / ``boosting+pcs``: one model on both: a random forest, or
   scikit-learn's HistGradientBoostingClassifier, on the genus abundances
   plus 8 principal components of the mean-pooled embeddings.
 - ``stable-blend``: the blend with its forest weight chosen on inner
   cross-validation repeated over 5 seeds (scores averaged) instead of one.
 """
+import functools
+
 import numpy as np
 import pandas as pd
 import torch
@@ -33,28 +37,59 @@ from sklearn.preprocessing import StandardScaler
 from q2_mgm.mgm import interpretation, strategies
 from q2_mgm.mgm.engine import Engine
 
-CANDIDATES = ("layers-probe", "attention-forest", "forest+pcs",
-              "boosting+pcs", "stable-blend")
+CANDIDATES = ("layers-probe", "attention-forest", "rank-forest",
+              "forest+pcs", "boosting+pcs", "stable-blend")
 LAYERS = (2, 4, 6, 8)
 COMPONENTS = 8
 SEEDS = 5
 
 
 class Features:
-    """What the candidates read of a cohort's samples, computed once."""
+    """What the candidates read of a cohort's samples, each computed once
+    when first read."""
 
     def __init__(self, pretrained, samples):
-        self.samples = samples
-        engine = Engine(pretrained, "cpu")
-        self.mean = engine.embed(samples.sentences, "mean")
-        self.layers = layer_states(pretrained.network, samples.sentences)
-        received = interpretation.attention(engine, samples.sentences,
-                                            pretrained.vocabulary)
-        weights = received.matrix(pretrained.vocabulary)
-        weights.columns = [pretrained.vocabulary.token_id(g)
+        self.pretrained, self.samples = pretrained, samples
+        self.engine = Engine(pretrained, "cpu")
+
+    @functools.cached_property
+    def mean(self):
+        return self.engine.embed(self.samples.sentences, "mean")
+
+    @functools.cached_property
+    def layers(self):
+        return layer_states(self.pretrained.network, self.samples.sentences)
+
+    @functools.cached_property
+    def attention(self):
+        vocabulary = self.pretrained.vocabulary
+        received = interpretation.attention(
+            self.engine, self.samples.sentences, vocabulary)
+        return self._per_genus(received.matrix(vocabulary))
+
+    @functools.cached_property
+    def uniform(self):
+        """The attention each genus would receive if every position
+        attended equally to itself and the positions before it: token p
+        of a sentence of n gets the sum of 1/(q + 1) over q from p to
+        n - 1 (a control for ``attention``: rank alone)."""
+        sentences = self.samples.sentences
+        rows = []
+        for position in range(len(sentences)):
+            tokens = sentences.sentence(position)
+            share = 1 / np.arange(1, len(tokens) + 1)
+            rows.append(pd.Series(share[::-1].cumsum()[::-1][1:-1],
+                                  index=tokens[1:-1]))
+        weights = pd.DataFrame(rows).fillna(0.0)
+        weights.index = sentences.sample_ids
+        return weights.reindex(columns=self.samples.abundances.columns,
+                               fill_value=0.0).to_numpy()
+
+    def _per_genus(self, weights):
+        weights.columns = [self.pretrained.vocabulary.token_id(g)
                            for g in weights.columns]
-        self.attention = weights.reindex(
-            columns=samples.abundances.columns, fill_value=0.0).to_numpy()
+        return weights.reindex(columns=self.samples.abundances.columns,
+                               fill_value=0.0).to_numpy()
 
 
 def layer_states(network, sentences):
@@ -102,8 +137,10 @@ def predict(name, features, labels, train, test, classes, settings):
     forest = RandomForestClassifier(500, random_state=seed, n_jobs=2)
     if name == "layers-probe":
         out = probe(features.layers, labels, train, test, classes, seed)
-    elif name == "attention-forest":
-        table = np.hstack([abundances, abundances * features.attention])
+    elif name in ("attention-forest", "rank-forest"):
+        weight = (features.attention if name == "attention-forest"
+                  else features.uniform)
+        table = np.hstack([abundances, abundances * weight])
         out = forest.fit(table[train], labels[train]).predict_proba(
             table[test])
     elif name in ("forest+pcs", "boosting+pcs"):
