@@ -15,7 +15,7 @@ from ..mgm import (evaluation, generation, heads, pretraining, splits,
                    strategies)
 from ..mgm import model as mgm_model
 from ..mgm.engine import Engine
-from ..mgm.tokens import tokenize
+from ..mgm.tokens import genus_table, tokenize
 from ..mgm.training import FINE_TUNING
 from . import _data
 
@@ -38,8 +38,9 @@ def mouse():
     model = _data.pretrained()
     sentences, dropped = tokenize(table, taxonomy, model.vocabulary)
     assert dropped == []
-    samples = strategies.samples_of(table, taxonomy, model.vocabulary,
-                                    sentences)
+    samples = strategies.samples_of(
+        genus_table(table, taxonomy, model.vocabulary), model.vocabulary,
+        sentences)
     return samples, metadata.loc[sentences.sample_ids]
 
 
