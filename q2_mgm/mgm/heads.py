@@ -7,6 +7,8 @@ ridge regression). Each is fitted with scikit-learn, then exported to a
 dict of named tensors that ``safetensors`` writes, and predicted from those
 arrays alone; the predictions equal scikit-learn's.
 """
+import warnings
+
 import numpy as np
 import torch
 from scipy.special import expit, softmax
@@ -21,6 +23,17 @@ FOREST_TREES = 500
 # Inverse penalty C of logistic regression, penalty alpha of ridge.
 PENALTIES = {"classification": tuple(np.logspace(-4, 2, 7)),
              "regression": tuple(np.logspace(-2, 5, 8))}
+# Solvers that reach the optimum whatever the scikit-learn version: Newton
+# steps to a gradient below 1e-8 (logistic; lbfgs's default stopping point
+# moved between versions, by up to 0.02 in probability), and the exact
+# Cholesky solution (ridge). Both in float64.
+LOGISTIC_SOLVER = {"solver": "newton-cg", "tol": 1e-8, "max_iter": 100}
+# scikit-learn < 1.4 may stop newton-cg at float64 precision just short of
+# the tolerance and warn, although its answer agrees with later versions'
+# to 1e-6 (.ci/test_platforms.py compares two platforms' answers).
+SOLVER_WARNINGS = (r"The line search algorithm did not converge|"
+                   r"Line Search failed|Rounding errors prevent the line "
+                   r"search|newton-cg failed to converge")
 
 
 # Random forest --------------------------------------------------------------
@@ -91,8 +104,16 @@ def penalised(task, penalty, class_weight=None, fit_intercept=True):
     if task == "classification":
         return LogisticRegression(C=penalty, class_weight=class_weight,
                                   fit_intercept=fit_intercept,
-                                  max_iter=5000)
-    return Ridge(alpha=penalty, fit_intercept=fit_intercept)
+                                  **LOGISTIC_SOLVER)
+    return Ridge(alpha=penalty, fit_intercept=fit_intercept,
+                 solver="cholesky")
+
+
+def fitted(model, features, targets):
+    """``model`` fitted in float64."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=SOLVER_WARNINGS)
+        return model.fit(np.asarray(features, dtype=np.float64), targets)
 
 
 def fit_penalised(task, features, targets, splits, class_weight=None,
@@ -101,14 +122,16 @@ def fit_penalised(task, features, targets, splits, class_weight=None,
     over ``splits`` (log loss, or squared error, of all held-out samples
     pooled), refitted on every sample."""
     targets = np.asarray(targets)
+    features = np.asarray(features, dtype=np.float64)
     classes = np.unique(targets) if task == "classification" else None
     losses = {}
     for penalty in PENALTIES[task]:
         held_out = np.zeros((len(targets), 1 if classes is None
                              else len(classes)))
         for train, test in splits:
-            model = penalised(task, penalty, class_weight, fit_intercept
-                              ).fit(features[train], targets[train])
+            model = fitted(penalised(task, penalty, class_weight,
+                                     fit_intercept),
+                           features[train], targets[train])
             if classes is None:
                 held_out[test, 0] = model.predict(features[test])
             else:
@@ -125,13 +148,14 @@ def fit_penalised(task, features, targets, splits, class_weight=None,
                           np.clip(held_out[scored], 1e-15, 1),
                           labels=classes))
     best = min(PENALTIES[task], key=losses.get)
-    return penalised(task, best, class_weight, fit_intercept).fit(
-        features, targets)
+    return fitted(penalised(task, best, class_weight, fit_intercept),
+                  features, targets)
 
 
 def fit_linear(features, targets, task, splits, class_weight=None):
     """Standardise, then logistic (classification) or ridge (regression)
     regression, its penalty chosen by cross-validation over ``splits``."""
+    features = np.asarray(features, dtype=np.float64)
     scaler = StandardScaler().fit(features)
     model = fit_penalised(task, scaler.transform(features), targets, splits,
                           class_weight)

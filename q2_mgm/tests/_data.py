@@ -1,12 +1,14 @@
-"""Small inputs for the tests, made from the example data in the package."""
+"""Small inputs for the tests, made from the example data in the package.
+
+QIIME 2 is imported only by the helpers that make artifacts, so that the
+library layer's tests (``make test-library``) run without it.
+"""
 import functools
 
 import biom
 import numpy as np
 import pandas as pd
-import qiime2
 
-from ..plugin.examples import example_path
 from ..mgm.model import load_pretrained
 
 
@@ -16,6 +18,8 @@ def pretrained():
 
 
 def artifact(name):
+    import qiime2
+    from ..plugin.examples import example_path
     return qiime2.Artifact.load(example_path(name))
 
 
@@ -27,6 +31,7 @@ def example_table(n_samples=None):
     keep = set(view.ids(axis="sample")[:n_samples])
     view = view.filter(keep, axis="sample", inplace=False)
     view = view.remove_empty(axis="observation", inplace=False)
+    import qiime2
     return qiime2.Artifact.import_data("FeatureTable[Frequency]", view)
 
 
@@ -35,6 +40,8 @@ def example_taxonomy():
 
 
 def example_metadata():
+    import qiime2
+    from ..plugin.examples import example_path
     return qiime2.Metadata.load(example_path("mouse-metadata.tsv"))
 
 
