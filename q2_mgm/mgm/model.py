@@ -24,6 +24,7 @@ import torch
 import transformers
 from transformers import (GPT2Config, GPT2ForSequenceClassification,
                           GPT2LMHeadModel)
+from transformers.modeling_utils import no_init_weights
 
 from .vocabulary import Vocabulary
 
@@ -89,7 +90,8 @@ def check_tensors(path, shapes, config, kind):
     """Stored tensor names and shapes are exactly the network's."""
     try:
         with torch.device("meta"):
-            network = build_network(GPT2Config.from_dict(config), kind)
+            network = build_network(GPT2Config.from_dict(config), kind,
+                                    initialise=False)
     except Exception as error:  # a config transformers cannot build
         _fail(path, f"config.json does not describe an MGM network "
                     f"({error})")
@@ -306,12 +308,19 @@ class MGMModel:
         return self.network.transformer
 
 
-def build_network(config, kind):
-    """An untrained network of the given kind from a GPT2Config."""
+def build_network(config, kind, initialise=True):
+    """An untrained network of the given kind from a GPT2Config; without
+    ``initialise`` its weights are left as allocated (for weights about to
+    be loaded)."""
     config.use_cache = False
     cls = GPT2ForSequenceClassification if kind == "classifier" \
         else GPT2LMHeadModel
-    return cls(config)
+    if initialise:
+        return cls(config)
+    with no_init_weights():
+        network = cls(config)
+    network.tie_weights()  # what initialising would have done
+    return network
 
 
 def load(path):
@@ -325,7 +334,8 @@ def load(path):
         return MGMModel(packaged.network, packaged.vocabulary, manifest,
                         heads, packaged=True)
     config = GPT2Config.from_json_file(str(path / "config.json"))
-    network = build_network(config, network_class(manifest))
+    network = build_network(config, network_class(manifest),
+                            initialise=False)
     try:
         missing, unexpected = safetensors.torch.load_model(
             network, str(path / "model.safetensors"), strict=False)

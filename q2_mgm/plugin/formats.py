@@ -120,9 +120,24 @@ class EmbeddingsFormat(model.TextFileFormat):
 
 
 def write_embeddings(vectors, handle, header=True):
-    """Rows of an embeddings TSV from a DataFrame (samples x dimensions)."""
-    vectors.rename_axis("sample-id").to_csv(handle, sep="\t", header=header,
-                                            float_format="%.9g")
+    """Rows of an embeddings TSV from a DataFrame (samples x dimensions),
+    as ``to_csv(sep="\\t", float_format="%.9g")`` writes them (nine
+    significant digits give back every float32), one format per row."""
+    if header:
+        handle.write("\t".join(map(_field, ["sample-id", *vectors.columns]))
+                     + "\n")
+    values = "\t".join(["%.9g"] * vectors.shape[1])
+    handle.writelines(f"{_field(sample_id)}\t{values % tuple(row)}\n"
+                      for sample_id, row in zip(vectors.index,
+                                                vectors.to_numpy().tolist()))
+
+
+def _field(value):
+    """A TSV field quoted as the csv module quotes it when it must be."""
+    text = str(value)
+    if any(c in text for c in '\t"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 EmbeddingsDirectoryFormat = model.SingleFileDirectoryFormat(

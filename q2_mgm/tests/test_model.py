@@ -231,6 +231,36 @@ def test_text_formats_accept_good_and_reject_bad_files(name, tmp_path):
                 fmt.validate()
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_embeddings_are_written_as_pandas_writes_them(header):
+    """The row-at-a-time writer against pandas' ``to_csv``: the same bytes
+    for awkward sample IDs and for extreme, signed-zero and subnormal
+    float32 values, which read back exactly."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from ..plugin.formats import write_embeddings
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal((40, 7)) * rng.choice(
+        [1e-8, 1.0, 1e3, 1e7], (40, 7))).astype(np.float32)
+    values[0, :4] = [-0.0, 1e-45, 3.4e38, -1.17549435e-38]
+    ids = [f"S{i}" for i in range(40)]
+    ids[1:6] = ['a"b', "x,y", "a b", "t\tab", "n\nl"]
+    vectors = pd.DataFrame(values, index=ids,
+                           columns=[f"mgm_{i + 1}" for i in range(7)])
+    expected, written = io.StringIO(), io.StringIO()
+    vectors.rename_axis("sample-id").to_csv(
+        expected, sep="\t", header=header, float_format="%.9g")
+    write_embeddings(vectors, written, header=header)
+    assert written.getvalue() == expected.getvalue()
+    back = pd.read_csv(io.StringIO(written.getvalue()), sep="\t",
+                       index_col=0, header=0 if header else None)
+    assert np.array_equal(back.to_numpy(np.float32), values)
+    assert list(back.index) == ids
+
+
 def test_safetensors_format(tmp_path):
     from ..plugin.formats import SafetensorsFormat
     good = tmp_path / "good.safetensors"
