@@ -121,8 +121,9 @@ class EmbeddingsFormat(model.TextFileFormat):
 
 def write_embeddings(vectors, handle, header=True):
     """Rows of an embeddings TSV from a DataFrame (samples x dimensions),
-    as ``to_csv(sep="\\t", float_format="%.9g")`` writes them (nine
-    significant digits give back every float32), one format per row."""
+    as ``to_csv(sep="\\t", float_format="%.9g")`` writes finite values
+    (nine significant digits give back every float32), one format per
+    row."""
     if header:
         handle.write("\t".join(map(_field, ["sample-id", *vectors.columns]))
                      + "\n")
