@@ -88,16 +88,21 @@ class GroupPermutations:
         """Mean embedding of the reference group of each grouping."""
         return self.totals / self.n_reference
 
-    def add(self, samples, tokens, modes, before, after, block=2048):
+    def add(self, samples, tokens, modes, before, after, block=1024):
         """Add perturbations: the sample (position in the order read),
         genus token and mode of each, the sample's unperturbed embedding
-        and the perturbed one."""
+        and the perturbed one.
+
+        Each similarity is a float32 dot product of one sample's vectors;
+        the shifts are differenced and summed in float64, so how the
+        samples are split into chunks does not change the sums."""
         centroids = unit_rows(self.centroids).astype(np.float32)
         keys = np.array([self.key[(int(t), m)]
                          for t, m in zip(tokens, modes)], dtype=np.int64)
         for start in range(0, len(samples), block):
             part = slice(start, start + block)
-            shift = (unit_rows(after[part]) @ centroids.T
+            shift = ((unit_rows(after[part]) @ centroids.T)
+                     .astype(np.float64)
                      - unit_rows(before[part]) @ centroids.T)
             target = ~self._reference(samples[part])
             rows = keys[part]
