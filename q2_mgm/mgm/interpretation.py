@@ -15,8 +15,10 @@ the cosine similarity of the sample's own embedding before and after is
 the measure; no reference group is involved. A low similarity marks a genus
 with a large effect on the community's representation.
 """
+import difflib
 import itertools
 import logging
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,7 +30,11 @@ from scipy.stats import wilcoxon
 
 from .nulls import MOST_DRAWS, NULL_COLUMNS, rank_matched_null
 from .statistics import benjamini_hochberg, draws_for
-from .vocabulary import GENUS_PREFIX
+from .vocabulary import (GENUS_PREFIX, GENUS_RANK, RANK_PREFIX,
+                         clean_genus_name, genus_name, genus_of_lineage)
+
+# Lineages typed as a genus list start with one of these (unprefixed).
+_LINEAGE_ROOTS = {"root", "bacteria", "archaea", "eukaryota"}
 
 MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
@@ -360,27 +366,72 @@ def summarize_effects(similarities, vocabulary, null):
 
 # Genus selection --------------------------------------------------------
 
-def resolve_genera(names, vocabulary):
-    """Vocabulary tokens of user-given genus names; error naming unknowns.
+def genus_names(values):
+    """The genus names in what a user typed: each value may name several
+    genera separated by commas, semicolons or '|', with or without a rank
+    prefix (``g__``), or be a whole lineage (its genus is taken); a
+    lineage naming no genus is kept as typed so that it is reported.
+    Repeats are given once, in order."""
+    names = []
+    for value in values or ():
+        for piece in str(value).split(","):
+            parts = [p.strip() for p in re.split(r"[;|]", piece)
+                     if p.strip()]
+            lineage = parts and (
+                parts[0].lower() in _LINEAGE_ROOTS
+                or any(RANK_PREFIX.match(p) and not GENUS_RANK.match(p)
+                       for p in parts))
+            names += ([genus_of_lineage(piece) or piece.strip()]
+                      if lineage else parts)
+    return list(dict.fromkeys(names))
 
-    ``Bacteroides``, ``g__Bacteroides`` and full lineages are accepted.
-    """
-    resolved, unknown = [], []
+
+def choose_genera(prevalence, vocabulary, genera, top_n, where):
+    """Genus tokens to study: the ones named in ``genera`` (read by
+    ``genus_names``), else the ``top_n`` most prevalent (``prevalence``:
+    ``Prevalence.series``; all when ``top_n`` is None). A name unknown to
+    the vocabulary or absent from every sample (``where``: which samples,
+    in words) is an error naming it and the closest genera present."""
+    names = genus_names(genera)
+    if not names:
+        return list(prevalence.index[:top_n])
+    chosen, unknown, absent = [], [], []
     for name in names:
-        text = name.strip()
-        if ";" not in text and "__" not in text:
-            text = GENUS_PREFIX + text
+        typed = ";" in name or "|" in name or RANK_PREFIX.match(name)
+        text = name if typed else GENUS_PREFIX + name
         position = vocabulary.genus_position(text)
-        if position < 0:
+        token = (vocabulary.genus_tokens[position] if position >= 0
+                 else None)
+        if token is None:
             unknown.append(name)
+        elif token not in prevalence.index:
+            absent.append(token)
         else:
-            resolved.append(vocabulary.genus_tokens[position])
+            chosen.append(token)
+    present = [genus_name(g) for g in prevalence.index]
+    problems = []
     if unknown:
+        problems.append("Not genera of the MGM vocabulary: " + "; ".join(
+            _with_closest(n, present) for n in unknown) + ".")
+    if absent:
+        problems.append(
+            f"Genera absent from every sample {where}: " + "; ".join(
+                _with_closest(n, present) for n in absent) + ".")
+    if problems:
         raise ValueError(
-            f"Not genera of the MGM vocabulary: {', '.join(unknown)}. Check "
-            "the spelling (for example 'Bacteroides' or 'g__Bacteroides'); "
-            "`qiime mgm summarize-coverage` lists the genera it recognises.")
-    return list(dict.fromkeys(resolved))
+            " ".join(problems) + " Name genera present in the samples "
+            "(for example 'Bacteroides' or 'g__Bacteroides'; several: "
+            "'Bacteroides,Prevotella' or the parameter repeated); `qiime "
+            "mgm summarize-coverage` lists the genera of a table.")
+    return list(dict.fromkeys(chosen))
+
+
+def _with_closest(name, present):
+    """``name`` and the genera of ``present`` spelled most like it."""
+    close = difflib.get_close_matches(genus_name(clean_genus_name(name)),
+                                      present, n=3, cutoff=0.6)
+    return name + (f" (closest genera present: {', '.join(close)})"
+                   if close else " (no genus present is spelled like it)")
 
 
 class Prevalence:
@@ -420,18 +471,3 @@ def target_prevalence(sentences, vocabulary):
     return Prevalence(vocabulary).add(sentences).series()
 
 
-def choose_genera(prevalence, vocabulary, genera, top_n, where):
-    """Genus tokens to perturb: the given ones, else the ``top_n`` most
-    prevalent (``prevalence``: ``Prevalence.series``; all when ``top_n`` is
-    None). Given genera absent from every sample (``where``: which samples,
-    in words) are an error naming them."""
-    if not genera:
-        return list(prevalence.index[:top_n])
-    chosen = resolve_genera(genera, vocabulary)
-    absent = [g for g in chosen if g not in prevalence.index]
-    if absent:
-        raise ValueError(
-            f"Genera absent from every sample {where}: "
-            f"{', '.join(absent)}. They cannot be perturbed; remove them "
-            "from the list.")
-    return chosen

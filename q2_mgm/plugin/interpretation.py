@@ -41,6 +41,12 @@ GROUP_DESCRIPTION = (
     "example diet, delivery mode or health status). Samples without a "
     "value are left out.")
 
+GENUS_LIST_TEXT = (
+    "Each value names one genus or several: Bacteroides, g__Bacteroides, "
+    "a whole lineage (its genus is used), or a list separated by commas, "
+    "semicolons or '|' ('Bacteroides,Prevotella'); the parameter can also "
+    "be repeated. Every genus named is used, once.")
+
 plugin.methods.register_function(
     function=actions.attention_importance,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
@@ -123,11 +129,11 @@ plugin.methods.register_function(
                            "embedding is the reference point.",
         "target_group": "The group whose samples are perturbed (for example "
                         "patients).",
-        "genera": "Genera to perturb (for example Bacteroides or "
-                  "g__Bacteroides). Genera unknown to MGM or absent from "
-                  "every target sample stop the action with an error "
-                  "naming them. Default: the top_n genera most prevalent "
-                  "in the target group.",
+        "genera": "Genera to perturb. " + GENUS_LIST_TEXT + " A genus "
+                  "unknown to MGM or absent from every target sample stops "
+                  "the action with an error naming it and the genera "
+                  "spelled most like it. Default: the top_n genera most "
+                  "prevalent in the target group.",
         "top_n": "How many of the target group's most prevalent genera to "
                  "perturb when no genera are given.",
         "modes": "Perturbations: 'enrich' moves the genus to the top of the "
@@ -183,9 +189,10 @@ plugin.methods.register_function(
 )
 
 GENERA_DESCRIPTION = (
-    "Genera to remove (for example Bacteroides or g__Bacteroides). Genera "
-    "unknown to MGM or absent from every sample stop the action with an "
-    "error naming them. Default: the top_n most prevalent genera.")
+    "Genera to remove. " + GENUS_LIST_TEXT + " A genus unknown to MGM or "
+    "absent from every sample stops the action with an error naming it "
+    "and the genera spelled most like it. Default: the top_n most "
+    "prevalent genera.")
 
 plugin.methods.register_function(
     function=actions.leave_one_genus_out,

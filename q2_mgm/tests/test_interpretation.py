@@ -116,11 +116,41 @@ def test_empirical_p_counts_the_observed_value_and_both_tails():
         assert 2 / (draws + 1) * tests < 0.05
 
 
-def test_genus_names_resolve_to_tokens():
+@pytest.mark.parametrize("typed", [
+    ["Bacteroides,Prevotella"], ["Prevotella", "Bacteroides"],
+    ["Bacteroides|Prevotella"], ["g__Bacteroides; g__Prevotella"],
+    ["Bacteroides;Prevotella", "Bacteroides"],
+    [" g__Bacteroides , Prevotella "],
+    ["k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; "
+     "f__Bacteroidaceae; g__Bacteroides; s__", "Prevotella"],
+    ["Bacteria;Bacteroidetes;Bacteroidia;Bacteroidales;Prevotellaceae;"
+     "Prevotella", "D_5__Bacteroides"],
+])
+def test_genus_lists_name_every_genus(typed):
     vocabulary = _data.pretrained().vocabulary
-    assert interpret.resolve_genera(
-        ["Bacteroides", "g__Bacteroides", "Lactobacillus"], vocabulary) == \
-        ["g__Bacteroides", "g__Lactobacillus"]
+    prevalence = pd.Series(
+        1.0, index=["g__Bacteroides", "g__Prevotella", "g__Blautia"])
+    chosen = interpret.choose_genera(prevalence, vocabulary, typed, None,
+                                     "of the table")
+    assert sorted(chosen) == ["g__Bacteroides", "g__Prevotella"]
+
+
+def test_a_misspelt_genus_names_the_closest_ones():
+    vocabulary = _data.pretrained().vocabulary
+    prevalence = pd.Series(
+        1.0, index=["g__Bacteroides", "g__Prevotella", "g__Blautia"])
+    with pytest.raises(ValueError, match=(
+            r"vocabulary: Bacteroids \(closest genera present: "
+            r"Bacteroides\).*absent from every sample of the table: "
+            r"g__Lactobacillus \(no genus present")):
+        interpret.choose_genera(prevalence, vocabulary,
+                                ["Bacteroids,Lactobacillus"], None,
+                                "of the table")
+    with pytest.raises(ValueError, match="vocabulary: k__Bacteria; "
+                                         "p__Firmicutes"):
+        interpret.choose_genera(prevalence, vocabulary,
+                                ["k__Bacteria; p__Firmicutes"], None,
+                                "of the table")
 
 
 # attention-importance and keystone-summary --------------------------------
