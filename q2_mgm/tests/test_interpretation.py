@@ -235,6 +235,12 @@ def test_keystone_tests_with_no_genus_common_enough():
     assert tests.empty and list(tests.columns) == keystones.COLUMNS
 
 
+def test_group_names_holding_a_plus_stay_apart():
+    assert keystones.joined(["A + B", "B"]) == "'A + B' + 'B'"
+    assert keystones.joined(["A", "B"]) == "A + B"
+    assert keystones.joined(["A + B"]) == "A + B"
+
+
 def test_keystone_summary_one_vs_rest(planted, classifier, tmp_path):
     table, taxonomy, diet = planted
     viz, = keystone_summary(table, taxonomy, metadata=three_groups(diet),
@@ -494,7 +500,7 @@ def test_perturbation_similarities_equal_transformers_per_sample(pooling):
         assert abs(after - by_hand(job[3])) < 1e-5
 
 
-# Nulls that know their size ---------------------------------------------------
+# Nulls that know their size -----------------------------------------------
 
 def removal_records(genera, per_genus=30, effect=None, seed=0):
     """Leave-one-genus-out records: each genus removed ``per_genus`` times
