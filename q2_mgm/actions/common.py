@@ -1,6 +1,10 @@
 """What actions do first: the model, the samples' sentences, their labels
 and the engine that runs the model."""
+import atexit
 import logging
+import os
+import sys
+import warnings
 
 import qiime2
 
@@ -11,6 +15,28 @@ from ..mgm.labels import sample_labels
 from ..mgm.tokens import NO_GENUS, tokenize
 
 log = logging.getLogger("q2_mgm")
+
+
+_NOTICES = []
+
+
+def notice(message):
+    """A warning the user must see: logged, a Python warning and, under
+    the `qiime` command (which hides an action's output unless
+    --verbose), repeated on stderr when the command ends."""
+    log.warning(message)
+    warnings.warn(message, UserWarning, stacklevel=2)
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if (command == "qiime" or sys.argv[0].endswith("q2cli/__main__.py")) \
+            and "--verbose" not in sys.argv:
+        if not _NOTICES:
+            atexit.register(_print_notices)
+        _NOTICES.append(message)
+
+
+def _print_notices():
+    for message in _NOTICES:
+        print(f"Warning from q2-mgm: {message}", file=sys.stderr)
 
 
 def model_or_pretrained(model):
@@ -76,7 +102,9 @@ def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
     """``(model, sentences, groups, engine)`` of an action.
 
     With a metadata column only its labelled samples are kept and
-    ``groups`` holds their labels; otherwise ``groups`` is None.
+    ``groups`` holds their labels (``attrs["dropped_groups"]``: groups
+    whose every sample ``drop_unmapped`` removed, also a ``notice``);
+    otherwise ``groups`` is None.
     """
     model = model_or_pretrained(model)
     sentences = sentences_of(table, taxonomy, model, drop_unmapped)
@@ -84,6 +112,14 @@ def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
     if metadata is not None:
         groups = categorical_labels(sentences.sample_ids, metadata)
         sentences = sentences.select(groups.index)
+        lost = sorted(set(categorical_labels(table.ids(), metadata))
+                      - set(groups), key=str)
+        groups.attrs["dropped_groups"] = lost
+        if lost:
+            notice(f"drop_unmapped removed every sample of the group(s) "
+                   f"{', '.join(map(repr, lost))} of {metadata.name!r} (no "
+                   "genus of the MGM vocabulary): they are left out of the "
+                   "comparison.")
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads, precision=precision)
     return model, sentences, groups, engine

@@ -12,7 +12,7 @@ from ..mgm import tables
 from ..mgm.engine import Engine
 from ..mgm.statistics import draws_for
 from .common import (categorical_labels, chunked_sentences,
-                     model_or_pretrained)
+                     model_or_pretrained, notice)
 
 
 def attention_importance(
@@ -81,10 +81,12 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads, precision=precision)
     pooling = model.default_pooling if pooling == "auto" else pooling
+    draws = null_draws or min(nulls.MOST_DRAWS,
+                              draws_for(len(genus_ids) * len(modes)))
+    nulls.check_permutation_memory(len(found), len(genus_ids) * len(modes),
+                                   model.network.config.n_embd, draws)
     null = nulls.GroupPermutations(
-        (found == reference_group).to_numpy(), genus_ids, modes,
-        null_draws or min(nulls.MOST_DRAWS,
-                            draws_for(len(genus_ids) * len(modes))),
+        (found == reference_group).to_numpy(), genus_ids, modes, draws,
         random_state)
     _per_chunk(path, taxonomy, model, found.index,
                lambda sentences, done: null.add_embeddings(
@@ -142,11 +144,15 @@ def leave_one_genus_out(
     pooling = model.default_pooling if pooling == "auto" else pooling
     chosen = interpret.choose_genera(prevalence.series(), model.vocabulary,
                                      genera, top_n or None, "of the table")
+    genus_ids = [model.vocabulary.token_id(g) for g in chosen]
     similarities = _per_chunk(
         path, taxonomy, model, np.concatenate(kept),
         lambda sentences, _: interpret.removal_similarities(
-            engine, sentences,
-            [model.vocabulary.token_id(g) for g in chosen], pooling))
-    return interpret.summarize_removals(similarities, model.vocabulary,
-                                        prevalence.sentences,
-                                        null_draws or None, random_state)
+            engine, sentences, genus_ids, pooling))
+    effects = interpret.summarize_removals(
+        similarities, model.vocabulary, prevalence.sentences, genus_ids,
+        null_draws or None, random_state)
+    without = effects.index[effects["null_draws"] == 0]
+    if len(without):
+        notice(nulls.no_null_text(len(without), len(effects)))
+    return effects

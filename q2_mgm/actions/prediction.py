@@ -13,7 +13,7 @@ from ..mgm.engine import Engine
 from ..mgm.labels import sample_labels
 from ..mgm.tokens import genus_table
 from ..mgm.training import FINE_TUNING, TrainingSettings
-from .common import model_or_pretrained, sentences_of
+from .common import model_or_pretrained, notice, sentences_of
 
 FOLD_COLUMN = "fold"
 log = logging.getLogger("q2_mgm")
@@ -74,9 +74,18 @@ def predict(table, taxonomy, model, drop_unmapped, batch_size, device,
     blind = fitted[fit.READS] == 0
     fit.unseen(fitted.index[blind], fit.described(model), drop_unmapped)
     samples, fitted = samples.subset(np.flatnonzero(~blind)), fitted[~blind]
+    if not len(fitted):
+        raise ValueError(
+            f"No sample is left to predict: all {len(table.ids())} "
+            f"sample(s) of the table were dropped (drop_unmapped) for "
+            f"holding no genus of the MGM vocabulary or none of "
+            f"{fit.described(model)}. Check that the table was classified "
+            "against the same reference database as the training table "
+            "(`qiime mgm summarize-coverage` with this predictor shows the "
+            "fit of each sample).")
     warning = fit.warning(fitted, genera, model)
     if warning:
-        log.warning(warning)
+        notice(warning)
         fitted.attrs["warning"] = warning
     return strategies.predict(model, Engine(model, device, batch_size,
                                             threads, precision),

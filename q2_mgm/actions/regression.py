@@ -1,5 +1,7 @@
 """Actions: predict a numeric sample property (age, BMI, a biomarker)
 with MGM, beside the baselines."""
+import math
+
 import biom
 import numpy as np
 import pandas as pd
@@ -13,8 +15,14 @@ from ..mgm.strategies import DEFAULT_STRATEGY
 from ..mgm.training import FINE_TUNING as FIT
 from . import prediction
 from .classification import start_model
+from .common import notice
 
 MINIMUM_SAMPLES = 6
+MINIMUM_TEST_SAMPLES = 5   # fewer cannot score R² or compare strategies
+# A value this many robust standard deviations (1.4826 MAD) from the
+# median, or this many times the median's magnitude, is noted as an outlier.
+OUTLIER_Z = 50
+OUTLIER_RATIO = 100
 MAXIMUM_VALUE = 1e100  # squares of larger values overflow double precision
 
 
@@ -43,7 +51,44 @@ def numeric_values(sample_ids, metadata, missing_samples, purpose):
         raise ValueError(
             f"Every sample has the same {metadata.name!r} value; there is "
             "nothing to predict. Pick a column whose values vary.")
+    far = outliers(values)
+    if len(far):
+        median = values.median()
+        notice(f"{len(far)} sample(s) have a {metadata.name!r} value far "
+               f"outside the rest (for example {far.index[0]}: "
+               f"{far.iloc[0]:g}; the median is {median:g}): check them for "
+               "a typo or another unit. They are used as given, and a few "
+               "such values can dominate the fit and its scores.")
     return values
+
+
+def outliers(values):
+    """Values more than ``OUTLIER_Z`` robust standard deviations (1.4826
+    times the median absolute deviation, or the interquartile range /
+    1.349 where larger) from the median, or at least ``OUTLIER_RATIO``
+    times the median's magnitude; farthest first."""
+    median = values.median()
+    distance = (values - median).abs()
+    spread = max(1.4826 * distance.median(),
+                 (values.quantile(0.75) - values.quantile(0.25)) / 1.349)
+    far = distance > OUTLIER_Z * spread if spread > 0 \
+        else pd.Series(False, index=values.index)
+    if median != 0:
+        far |= values.abs() >= OUTLIER_RATIO * abs(median)
+    return values[far].loc[distance[far].sort_values(
+        ascending=False, kind="stable").index]
+
+
+def check_test_size(values, test_size):
+    """Error on a test set too small to score."""
+    n_test = math.ceil(test_size * len(values))
+    if n_test < MINIMUM_TEST_SAMPLES or len(values) - n_test < \
+            MINIMUM_SAMPLES:
+        raise ValueError(
+            f"test_size={test_size} puts {n_test} of {len(values)} samples "
+            f"in the test set; R² and the comparison with the baselines "
+            f"need at least {MINIMUM_TEST_SAMPLES} test samples and "
+            f"{MINIMUM_SAMPLES} training samples. Change test_size.")
 
 
 def fit_regressor(table: biom.Table, taxonomy: pd.Series,
@@ -108,6 +153,7 @@ def regress_samples(
     view = table.view(biom.Table)
     values = numeric_values(view.ids(), metadata, params["missing_samples"],
                             "A train/test split")
+    check_test_size(values, test_size)
     train, test = splits.holdout_split(
         values, test_size, params["random_state"],
         None if groups is None else groups.to_series(), classes=False)

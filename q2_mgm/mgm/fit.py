@@ -4,8 +4,9 @@ predictor can see.
 A predictor knows the genera it was trained on: its random forest and its
 linear model on embeddings those present in their training samples, a
 fine-tuned network the whole MGM vocabulary. Per sample, the fit is the
-share of its mapped reads (those of vocabulary genera, all that MGM and
-its predictors read) in the genera every part of the predictor knows and,
+share of all its reads (unmapped and unassigned ones included: MGM and
+its predictors cannot see them) in the genera every part of the predictor
+knows and,
 with a forest, the share of the forest's importance (mean decrease in
 impurity) in genera the sample holds. A sample with none of those genera
 gets the same prediction whatever it holds: that is an error (or the
@@ -18,12 +19,13 @@ import logging
 import numpy as np
 import pandas as pd
 
-READS = "mapped reads in predictor genera"
+READS = "reads in predictor genera"
 IMPORTANCE = "forest importance present"
 GENERA = "predictor genera present"
 VERDICT = "fit"
-# Within each of six disease cohorts (16S and shotgun) the median held-out
-# sample has all its mapped reads in the genera of a forest trained on the
+# Measured on mapped reads only: within each of six disease cohorts (16S
+# and shotgun) the median held-out sample has all its mapped reads in the
+# genera of a forest trained on the
 # other samples, and 47-83% of its importance; applied to another of the
 # cohorts a forest kept 72-100% of the mapped reads and 22-86% of the
 # importance, and the mouse diet forest applied to GlobalPatterns (soil,
@@ -63,15 +65,16 @@ def forest_importance(heads):
 
 
 def table_fit(genera, model):
-    """Per sample of a ``GenusTable``: the share of its reads in the
-    predictor's genera, how many of them it holds, with a forest the share
-    of the forest's importance it holds, and the verdict."""
+    """Per sample of a ``GenusTable``: the share of all its reads (mapped
+    or not) in the predictor's genera, how many of them it holds, with a
+    forest the share of the forest's importance it holds, and the
+    verdict."""
     tokens = np.asarray(model.vocabulary.genus_ids)[genera.genus_positions]
     counts = genera.counts.tocsc()
     known = np.isin(tokens, known_genera(model))
     reads = np.asarray(counts[:, known].sum(axis=1)).ravel()
     present = (counts > 0).astype(np.float64)
-    total = np.asarray(counts.sum(axis=1)).ravel()
+    total = np.asarray(genera.total_counts, dtype=np.float64)
     frame = pd.DataFrame({
         READS: np.divide(reads, total, out=np.zeros_like(reads),
                          where=total > 0),
@@ -88,6 +91,14 @@ def table_fit(genera, model):
             low |= frame[column].to_numpy() < threshold
     frame[VERDICT] = np.where(low, "poor", "good")
     return frame.rename_axis("sample-id")
+
+
+def worst_first(frame):
+    """``table_fit`` rows, the worst fit first: by the smallest ratio of
+    a measure to its threshold."""
+    ratio = pd.concat([frame[c] / t for c, t in THRESHOLDS.items()
+                       if c in frame], axis=1).min(axis=1)
+    return frame.iloc[np.argsort(ratio.to_numpy(), kind="stable")]
 
 
 def described(model):
@@ -129,13 +140,13 @@ def warning(fit, genera, model):
     rows = genera.sample_ids.get_indexer(fit.index)
     found = genera.genus_positions[np.unique(genera.counts[rows].indices)]
     held = np.isin(known, np.asarray(model.vocabulary.genus_ids)[found])
-    text = {READS: "{:.0%} of its mapped reads (those of MGM vocabulary "
-                   "genera) in {}".format(medians[READS], described(model)),
+    text = {READS: "{:.0%} of its reads (unmapped and unassigned ones "
+                   "included) in {}".format(medians[READS], described(model)),
             IMPORTANCE: "{:.0%} of the random forest's importance".format(
                 medians.get(IMPORTANCE, np.nan))}
     measured = " and ".join(text[c] for c in THRESHOLDS if c in medians)
     limits = " or ".join("{:.0%} of the {}".format(
-        THRESHOLDS[c], "mapped reads" if c == READS else "importance")
+        THRESHOLDS[c], "reads" if c == READS else "importance")
         for c in low)
     return (f"The table fits this predictor poorly: the median sample has "
             f"{measured} (below {limits}); the table holds {held.sum():,} of "

@@ -15,8 +15,10 @@ the cosine similarity of the sample's own embedding before and after is
 the measure; no reference group is involved. A low similarity marks a genus
 with a large effect on the community's representation.
 """
+import difflib
 import itertools
 import logging
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,9 +28,13 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import wilcoxon
 
-from .nulls import MOST_DRAWS, NULL_COLUMNS, rank_matched_null
+from .nulls import MOST_DRAWS, NULL_COLUMNS, null_ranks, rank_matched_null
 from .statistics import benjamini_hochberg, draws_for
-from .vocabulary import GENUS_PREFIX
+from .vocabulary import (GENUS_PREFIX, GENUS_RANK, RANK_PREFIX,
+                         clean_genus_name, genus_name, genus_of_lineage)
+
+# Lineages typed as a genus list start with one of these (unprefixed).
+_LINEAGE_ROOTS = {"root", "bacteria", "archaea", "eukaryota"}
 
 MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
@@ -182,21 +188,31 @@ def cosine_to(vectors, centroid):
     return (vectors @ centroid) / np.where(norms == 0, 1, norms)
 
 
-def perturbation_jobs(sentences, genus_ids, modes):
+def _job_indices(sentence, wanted, ranks):
+    """Positions in a sentence to perturb: those of the ``wanted`` genus
+    ids, and the genera at ``ranks(length)`` (ranks from 1) if given."""
+    body = sentence[1:-1]
+    keep = np.isin(body, list(wanted))
+    if ranks is not None:
+        keep[ranks(len(body)) - 1] = True
+    return np.flatnonzero(keep) + 1
+
+
+def perturbation_jobs(sentences, genus_ids, modes, ranks=None):
     """(sentence position, genus id, mode, perturbed tokens) of every
-    perturbation of the genera present in the sentences."""
+    perturbation of the genera present in the sentences (and of those at
+    ``ranks(length)``, see ``_job_indices``)."""
     wanted = set(int(g) for g in genus_ids)
     for position in range(len(sentences)):
         sentence = sentences.sentence(position)
-        for index in range(1, len(sentence) - 1):
-            if int(sentence[index]) in wanted:
-                for mode in modes:
-                    yield (position, int(sentence[index]), mode,
-                           perturb_sentence(sentence, index, mode))
+        for index in _job_indices(sentence, wanted, ranks):
+            for mode in modes:
+                yield (position, int(sentence[index]), mode,
+                       perturb_sentence(sentence, index, mode))
 
 
 def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
-                         chunk_size=32768):
+                         chunk_size=32768, ranks=None):
     """Yield ``(before, jobs, after)`` per chunk of perturbations.
 
     ``before``: one row per sentence, the unperturbed embedding of each
@@ -210,11 +226,14 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
     """
     before = np.full((len(sentences), engine.network.config.n_embd),
                      np.nan, dtype=np.float32)
-    present = np.isin(sentences.tokens, list(genus_ids))
-    total = int(present.sum()) * len(modes)
-    log.info("Perturbing %d genera in %d samples: %d perturbed samples",
-             len(genus_ids), len(sentences), total)
-    jobs = perturbation_jobs(sentences, genus_ids, modes)
+    wanted = set(int(g) for g in genus_ids)
+    total = len(modes) * sum(
+        len(_job_indices(sentences.sentence(p), wanted, ranks))
+        for p in range(len(sentences)))
+    log.info("Perturbing %d genera%s in %d samples: %d perturbed samples",
+             len(genus_ids), "" if ranks is None else
+             " (and every genus at the null's ranks)", len(sentences), total)
+    jobs = perturbation_jobs(sentences, genus_ids, modes, ranks)
     done, started = 0, time.perf_counter()
     while chunk := list(itertools.islice(jobs, chunk_size)):
         positions = np.array([job[0] for job in chunk], dtype=np.int64)
@@ -265,23 +284,29 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
 
 
 def removal_similarities(engine, sentences, genus_ids, pooling):
-    """Leave-one-genus-out as published: per sample and genus present, the
+    """Leave-one-genus-out as published: per sample and genus removed, the
     cosine similarity between the sample's embedding before and after the
-    genus is removed (long DataFrame: sample, token, the genus's rank in
-    the sentence from 1, the sentence's length in genera, similarity)."""
+    removal (long DataFrame: sample, token, the genus's rank in the
+    sentence from 1, the sentence's length in genera, similarity, and
+    ``null``: whether the rank is one of ``nulls.null_ranks``). Removed:
+    the ``genus_ids`` present, and every genus at the null's ranks."""
     records = []
     for before, chunk, after in perturbed_embeddings(
-            engine, sentences, genus_ids, ["delete"], pooling):
+            engine, sentences, genus_ids, ["delete"], pooling,
+            ranks=null_ranks):
         own = before[[job[0] for job in chunk]]
         for job, value in zip(chunk, row_cosines(own, after)):
             sentence = sentences.sentence(job[0])
-            records.append((job[0], job[1],
-                            np.flatnonzero(sentence == job[1])[0],
-                            len(sentence) - 2, value))
-    return pd.DataFrame(
+            rank = np.flatnonzero(sentence == job[1])[0]
+            records.append((job[0], job[1], rank, len(sentence) - 2, value))
+    frame = pd.DataFrame(
         records, columns=["sample", "token", "rank", "length", "similarity"]
     ).astype({"sample": np.int32, "token": np.int32, "rank": np.int32,
               "length": np.int32, "similarity": np.float32})
+    null = np.zeros(len(frame), dtype=bool)
+    for length, rows in frame.groupby("length").groups.items():
+        null[rows] = frame.loc[rows, "rank"].isin(null_ranks(length))
+    return frame.assign(null=null)
 
 
 def row_cosines(a, b):
@@ -292,18 +317,21 @@ def row_cosines(a, b):
 
 REMOVAL_COLUMNS = ("effect", "mean_similarity", "sd_similarity",
                    "q25_similarity", "median_similarity", "q75_similarity",
-                   "min_similarity", "samples", "prevalence") + NULL_COLUMNS
+                   "min_similarity", "samples", "prevalence") + NULL_COLUMNS \
+    + ("null_genera",)
 
 
-def summarize_removals(similarities, vocabulary, n_samples, draws=None,
-                       random_state=0):
-    """One row per genus (most affected first): ``effect`` is 1 - the mean
-    cosine similarity over the samples holding the genus, followed by the
-    spread of the similarities, the samples, the prevalence and the
-    comparison with removals of other genera at the same rank
-    (``nulls.rank_matched_null`` with ``draws``; None: enough for
-    Benjamini-Hochberg across the genera)."""
-    grouped = similarities.groupby("token")["similarity"]
+def summarize_removals(similarities, vocabulary, n_samples, genus_ids,
+                       draws=None, random_state=0):
+    """One row per genus of ``genus_ids`` (most affected first): ``effect``
+    is 1 - the mean cosine similarity over the samples holding the genus,
+    followed by the spread of the similarities, the samples, the
+    prevalence and the comparison with removals of other genera at the
+    same rank (``nulls.rank_matched_null`` with ``draws``; None: enough
+    for Benjamini-Hochberg across the genera)."""
+    genus_ids = list(genus_ids)
+    own = similarities[similarities["token"].isin(genus_ids)]
+    grouped = own.groupby("token")["similarity"]
     quantiles = grouped.quantile([0.25, 0.5, 0.75]).unstack()
     out = pd.DataFrame({
         "effect": 1 - grouped.mean(),
@@ -318,7 +346,7 @@ def summarize_removals(similarities, vocabulary, n_samples, draws=None,
     draws = draws or min(MOST_DRAWS, draws_for(len(out)))
     out = out.join(rank_matched_null(
         similarities.assign(effect=1 - similarities["similarity"]), draws,
-        random_state))
+        random_state, out.index.to_numpy()))
     out.index = pd.Index([vocabulary.tokens[t] for t in out.index],
                          name="genus")
     return out.sort_values("effect", ascending=False, kind="stable")
@@ -360,27 +388,72 @@ def summarize_effects(similarities, vocabulary, null):
 
 # Genus selection --------------------------------------------------------
 
-def resolve_genera(names, vocabulary):
-    """Vocabulary tokens of user-given genus names; error naming unknowns.
+def genus_names(values):
+    """The genus names in what a user typed: each value may name several
+    genera separated by commas, semicolons or '|', with or without a rank
+    prefix (``g__``), or be a whole lineage (its genus is taken); a
+    lineage naming no genus is kept as typed so that it is reported.
+    Repeats are given once, in order."""
+    names = []
+    for value in values or ():
+        for piece in str(value).split(","):
+            parts = [p.strip() for p in re.split(r"[;|]", piece)
+                     if p.strip()]
+            lineage = parts and (
+                parts[0].lower() in _LINEAGE_ROOTS
+                or any(RANK_PREFIX.match(p) and not GENUS_RANK.match(p)
+                       for p in parts))
+            names += ([genus_of_lineage(piece) or piece.strip()]
+                      if lineage else parts)
+    return list(dict.fromkeys(names))
 
-    ``Bacteroides``, ``g__Bacteroides`` and full lineages are accepted.
-    """
-    resolved, unknown = [], []
+
+def choose_genera(prevalence, vocabulary, genera, top_n, where):
+    """Genus tokens to study: the ones named in ``genera`` (read by
+    ``genus_names``), else the ``top_n`` most prevalent (``prevalence``:
+    ``Prevalence.series``; all when ``top_n`` is None). A name unknown to
+    the vocabulary or absent from every sample (``where``: which samples,
+    in words) is an error naming it and the closest genera present."""
+    names = genus_names(genera)
+    if not names:
+        return list(prevalence.index[:top_n])
+    chosen, unknown, absent = [], [], []
     for name in names:
-        text = name.strip()
-        if ";" not in text and "__" not in text:
-            text = GENUS_PREFIX + text
+        typed = ";" in name or "|" in name or RANK_PREFIX.match(name)
+        text = name if typed else GENUS_PREFIX + name
         position = vocabulary.genus_position(text)
-        if position < 0:
+        token = (vocabulary.genus_tokens[position] if position >= 0
+                 else None)
+        if token is None:
             unknown.append(name)
+        elif token not in prevalence.index:
+            absent.append(token)
         else:
-            resolved.append(vocabulary.genus_tokens[position])
+            chosen.append(token)
+    present = [genus_name(g) for g in prevalence.index]
+    problems = []
     if unknown:
+        problems.append("Not genera of the MGM vocabulary: " + "; ".join(
+            _with_closest(n, present) for n in unknown) + ".")
+    if absent:
+        problems.append(
+            f"Genera absent from every sample {where}: " + "; ".join(
+                _with_closest(n, present) for n in absent) + ".")
+    if problems:
         raise ValueError(
-            f"Not genera of the MGM vocabulary: {', '.join(unknown)}. Check "
-            "the spelling (for example 'Bacteroides' or 'g__Bacteroides'); "
-            "`qiime mgm summarize-coverage` lists the genera it recognises.")
-    return list(dict.fromkeys(resolved))
+            " ".join(problems) + " Name genera present in the samples "
+            "(for example 'Bacteroides' or 'g__Bacteroides'; several: "
+            "'Bacteroides,Prevotella' or the parameter repeated); `qiime "
+            "mgm summarize-coverage` lists the genera of a table.")
+    return list(dict.fromkeys(chosen))
+
+
+def _with_closest(name, present):
+    """``name`` and the genera of ``present`` spelled most like it."""
+    close = difflib.get_close_matches(genus_name(clean_genus_name(name)),
+                                      present, n=3, cutoff=0.6)
+    return name + (f" (closest genera present: {', '.join(close)})"
+                   if close else " (no genus present is spelled like it)")
 
 
 class Prevalence:
@@ -420,18 +493,3 @@ def target_prevalence(sentences, vocabulary):
     return Prevalence(vocabulary).add(sentences).series()
 
 
-def choose_genera(prevalence, vocabulary, genera, top_n, where):
-    """Genus tokens to perturb: the given ones, else the ``top_n`` most
-    prevalent (``prevalence``: ``Prevalence.series``; all when ``top_n`` is
-    None). Given genera absent from every sample (``where``: which samples,
-    in words) are an error naming them."""
-    if not genera:
-        return list(prevalence.index[:top_n])
-    chosen = resolve_genera(genera, vocabulary)
-    absent = [g for g in chosen if g not in prevalence.index]
-    if absent:
-        raise ValueError(
-            f"Genera absent from every sample {where}: "
-            f"{', '.join(absent)}. They cannot be perturbed; remove them "
-            "from the list.")
-    return chosen

@@ -46,6 +46,15 @@ def comparisons(groups):
     return [(name, [n for n in names if n != name]) for name in names]
 
 
+def joined(names):
+    """Groups compared with, in words: joined by ' + ', each quoted when a
+    name holds a '+' itself (so 'A + B' and 'B' never read as A + B + B)."""
+    names = [str(n) for n in names]
+    if len(names) > 1 and any("+" in n for n in names):
+        names = [repr(n) for n in names]
+    return " + ".join(names)
+
+
 def _bootstrap(where_present, rng, resamples):
     """2.5% and 97.5% bootstrap quantiles of the prevalence and of the
     median attention where present, per genus (columns of
@@ -139,7 +148,7 @@ def keystone_tests(weights, presence, groups, min_prevalence=0.0,
             continue
         where = weights[genera].where(presence[genera])
         frame = pd.DataFrame({"genus": genera, "group": group,
-                              "compared_with": " + ".join(others)})
+                              "compared_with": joined(others)})
         for side, members in (("group", inside), ("others", outside)):
             for name, values in _describe(where.loc[members], rng,
                                           resamples).items():

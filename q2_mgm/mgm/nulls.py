@@ -16,6 +16,8 @@ similar length: each draw replaces every sample's value by that of a
 removal of another genus drawn from the same stratum of rank and
 sentence length.
 """
+import os
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -25,6 +27,9 @@ from .statistics import benjamini_hochberg, two_sided_empirical_p
 NULL_COLUMNS = ("effect_beyond_null", "null_mean", "null_sd", "null_low",
                 "null_high", "null_p", "null_q", "null_draws")
 MOST_DRAWS = 20000
+# Relative difference below which two null draws count as one value
+# (float32 embeddings: about 1e-7 relative error each).
+NULL_RESOLUTION = 1e-5
 
 
 def unit_rows(vectors):
@@ -33,18 +38,68 @@ def unit_rows(vectors):
 
 
 def summarize_null(observed, null):
-    """``NULL_COLUMNS`` of each row: observed value against its draws."""
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(null, 1) if null.size else np.full(
-            len(observed), np.nan)
-    p = two_sided_empirical_p(observed, null)
-    low, high = (np.nanquantile(null, [0.025, 0.975], 1)
-                 if null.size else (mean, mean))
+    """``NULL_COLUMNS`` of each row: observed value against its draws
+    (NaN draws ignored; a row without draws gets NaN and 0 draws). The
+    p-value is never below what the draws can resolve: at least
+    2 / (distinct draws + 1), draws closer than ``NULL_RESOLUTION`` of
+    the null's scale counting as one, so a null without spread gives 1."""
+    observed = np.asarray(observed, dtype=float)
+    null = np.asarray(null, dtype=float).reshape(len(observed), -1)
+    stats = np.full((len(observed), 4), np.nan)
+    distinct = np.zeros(len(observed))
+    for i, row in enumerate(null):
+        row = row[~np.isnan(row)]
+        if len(row):
+            stats[i] = (row.mean(), row.std(),
+                        *np.quantile(row, [0.025, 0.975]))
+            scale = NULL_RESOLUTION * max(np.abs(row).max(), 1e-300)
+            distinct[i] = len(np.unique(np.round(row / scale)))
+    mean, sd, low, high = stats.T
+    p = np.maximum(two_sided_empirical_p(observed, null),
+                   np.minimum(1.0, 2 / (distinct + 1)))
     return pd.DataFrame({
         "effect_beyond_null": observed - mean, "null_mean": mean,
-        "null_sd": np.nanstd(null, 1), "null_low": low, "null_high": high,
+        "null_sd": sd, "null_low": low, "null_high": high,
         "null_p": p, "null_q": benjamini_hochberg(p),
         "null_draws": (~np.isnan(null)).sum(1)})
+
+
+# Working memory of one block of perturbations added to the null.
+BLOCK_BYTES = 2 ** 28
+
+
+def available_memory():
+    """Bytes of memory available now (Linux: MemAvailable; elsewhere the
+    physical memory)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_permutation_memory(samples, rows, width, draws, available=None):
+    """Error before any work when a ``GroupPermutations`` of ``draws``
+    relabellings of ``samples``, ``rows`` genus x mode rows and embeddings
+    of ``width`` would not fit in the memory available, with the most
+    draws that fit. Per draw: the membership of every sample while drawn
+    (1 byte each), the shift and count sums of every row (16 bytes) and
+    the reference group's embedding sums (16 bytes per dimension); and
+    one block of perturbations."""
+    available = available_memory() if available is None else available
+    per_draw = samples + 16 * rows + 16 * width
+    need = (draws + 1) * per_draw + BLOCK_BYTES
+    if need > available:
+        most = max(0, int((available - BLOCK_BYTES) // per_draw) - 1)
+        raise ValueError(
+            f"null_draws={draws} needs about {need / 2 ** 30:.1f} GiB of "
+            f"memory for the null ({rows} genus x mode rows, {samples} "
+            f"samples), but {available / 2 ** 30:.1f} GiB is available: "
+            f"at most {most} draws fit. Lower null_draws (0 picks enough "
+            "for Benjamini-Hochberg) or perturb fewer genera or modes.")
 
 
 class GroupPermutations:
@@ -88,14 +143,16 @@ class GroupPermutations:
         """Mean embedding of the reference group of each grouping."""
         return self.totals / self.n_reference
 
-    def add(self, samples, tokens, modes, before, after, block=1024):
+    def add(self, samples, tokens, modes, before, after):
         """Add perturbations: the sample (position in the order read),
         genus token and mode of each, the sample's unperturbed embedding
-        and the perturbed one.
+        and the perturbed one; in blocks of about ``BLOCK_BYTES`` (32
+        bytes per perturbation and draw).
 
         Each similarity is a float32 dot product of one sample's vectors;
         the shifts are differenced and summed in float64, so how the
         samples are split into chunks does not change the sums."""
+        block = int(np.clip(BLOCK_BYTES // (32 * self.columns), 1, 2048))
         centroids = unit_rows(self.centroids).astype(np.float32)
         keys = np.array([self.key[(int(t), m)]
                          for t, m in zip(tokens, modes)], dtype=np.int64)
@@ -124,51 +181,95 @@ class GroupPermutations:
         return out
 
 
+MIN_NULL_GENERA = 5
+MIN_NULL_REMOVALS = 20
+NULL_RANKS = 64
+
+
+def null_ranks(length, most=NULL_RANKS):
+    """Ranks (from 1) of a sentence of ``length`` genera whose removals
+    make the leave-one-genus-out null: every rank, or ``most`` evenly
+    spaced ones; the same whichever genera are studied."""
+    if length <= most:
+        return np.arange(1, length + 1)
+    return np.unique(np.round(np.linspace(1, length, most)).astype(int))
+
+
 def _strata(rank, length):
     """Half-octave bins of rank and of sentence length (genera)."""
     return (np.floor(2 * np.log2(rank)).astype(np.int64) * 64
             + np.floor(2 * np.log2(length)).astype(np.int64))
 
 
-def rank_matched_null(records, draws, random_state=0):
-    """``NULL_COLUMNS`` per genus token of leave-one-genus-out records
-    (``token``, ``rank`` of the genus in its sentence from 1, ``length``:
-    genera in the sentence, ``effect``: 1 - similarity), index: token.
+def rank_matched_null(records, draws, random_state=0, genera=None):
+    """``NULL_COLUMNS`` and ``null_genera`` per genus token of
+    leave-one-genus-out records (``token``, ``rank`` of the genus in its
+    sentence from 1, ``length``: genera in the sentence, ``effect``: 1 -
+    similarity, ``null``: whether the removal belongs to the null's pool,
+    see ``null_ranks``), index: token; ``genera``: the tokens to test
+    (default: all).
 
-    Each draw gives every record of a genus the effect of a record of
-    another genus in the same stratum of rank and length (else of rank
-    alone, else any other genus), and averages them.
+    Each draw gives every record of a genus the effect of a pooled
+    removal of another genus in the same stratum of rank and length, and
+    averages them. A stratum is used when its pool holds at least
+    ``MIN_NULL_GENERA`` other genera and ``MIN_NULL_REMOVALS`` removals;
+    else the stratum widens to rank alone, then to every rank; a genus
+    whose records find no such pool gets no null (NaN, ``null_draws`` 0).
+    ``null_genera``: the other genera the null drew on. The pool and each
+    genus's draws (seeded by the genus) do not depend on which other
+    genera are tested.
     """
-    rng = np.random.default_rng(random_state)
     token = records["token"].to_numpy()
     effect = records["effect"].to_numpy(dtype=np.float64)
     rank = records["rank"].to_numpy()
+    pooled = records["null"].to_numpy(dtype=bool)
     levels = [_strata(rank, records["length"].to_numpy()),
               np.floor(2 * np.log2(rank)).astype(np.int64),
               np.zeros(len(rank), dtype=np.int64)]
-    genera = np.unique(token)
-    observed = np.empty(len(genera))
+    genera = np.unique(token) if genera is None else np.asarray(genera)
+    observed = np.full(len(genera), np.nan)
     null = np.full((len(genera), draws), np.nan)
+    drawn_on = np.zeros(len(genera), dtype=np.int64)
     for i, genus in enumerate(genera):
+        rng = np.random.default_rng([random_state, int(genus)])
         own = token == genus
-        observed[i] = effect[own].mean()
-        sums = np.zeros(draws)
+        observed[i] = effect[own].mean() if own.any() else np.nan
+        sums, used = np.zeros(draws), set()
         unmatched = np.flatnonzero(own)
         for stratum in levels:
             pending = []
             for value in np.unique(stratum[unmatched]):
                 rows = unmatched[stratum[unmatched] == value]
-                pool = np.flatnonzero((stratum == value) & ~own)
-                if len(pool) == 0:
+                pool = np.flatnonzero((stratum == value) & ~own & pooled)
+                kinds = np.unique(token[pool])
+                if (len(kinds) < MIN_NULL_GENERA
+                        or len(pool) < MIN_NULL_REMOVALS):
                     pending.append(rows)
                     continue
+                used.update(kinds.tolist())
                 picks = pool[rng.integers(0, len(pool), (len(rows), draws))]
                 sums += effect[picks].sum(0)
             unmatched = (np.concatenate(pending) if pending
                          else np.empty(0, dtype=np.int64))
             if not len(unmatched):
-                null[i] = sums / own.sum()
                 break
+        if own.any() and not len(unmatched):
+            null[i] = sums / own.sum()
+            drawn_on[i] = len(used)
+        else:
+            drawn_on[i] = len(np.unique(token[~own & pooled]))
     out = summarize_null(observed, null)
+    out.insert(len(out.columns), "null_genera", drawn_on)
     out.index = pd.Index(genera, name="token")
     return out
+
+
+def no_null_text(without, total):
+    """Why ``without`` of ``total`` leave-one-genus-out rows have no
+    p-value, in words."""
+    return (f"{without} of {total} genera have no null and no p-value "
+            "(null_draws 0): the table holds fewer than "
+            f"{MIN_NULL_GENERA} other genera or {MIN_NULL_REMOVALS} "
+            "removals of them to compare with, even at any rank "
+            "(null_genera: the other genera there were). More null_draws "
+            "cannot help; a table with more genera per sample can.")

@@ -28,6 +28,8 @@ from .model import (PACKAGED_NETWORK, MGMModel, build_network,
                     network_class, packaged_digests)
 
 STRATEGIES = ("blend", "probe", "forest", "fine-tune", "lp-ft", "ensemble")
+# Decimals kept of a standardised regression target (float64 holds ~16).
+STANDARD_DIGITS = 9
 DEFAULT_STRATEGY = "forest"  # the evidence: README, bench/classification_cv.py
 BASELINES = ("forest", "probe")
 BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # ties go to the forest
@@ -159,12 +161,16 @@ class Task:
         return "regressor" if self.labels is None else "classifier"
 
     def encode(self, targets):
-        """Class indices, or values standardised to mean 0, sd 1."""
+        """Class indices, or values standardised to mean 0, sd 1 and
+        rounded to ``STANDARD_DIGITS`` decimals, so that the unit's
+        rounding never reaches the fit (days, hours or seconds give the
+        same standardised values, hence the same forest)."""
         if self.labels is not None:
             return targets.map({c: i for i, c in enumerate(self.labels)}
                                ).to_numpy()
         mean, scale = standardisation(targets)
-        return (targets.to_numpy(dtype=np.float64) - mean) / scale
+        return np.round((targets.to_numpy(dtype=np.float64) - mean) / scale,
+                        STANDARD_DIGITS)
 
 
 def fit(strategy, start, samples, targets, settings, labels=None,

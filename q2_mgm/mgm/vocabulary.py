@@ -17,8 +17,8 @@ SPECIAL_TOKENS = ("<pad>", "<mask>", "<bos>", "<eos>")
 GENUS_PREFIX = "g__"
 LABEL_PREFIX = "<label:"
 
-_RANK_PREFIX = re.compile(r"^(?:[a-z]{1,2}|D_\d+)__")
-_GENUS_RANK = re.compile(r"^(?:g|D_5)__")
+RANK_PREFIX = re.compile(r"^(?:[a-z]{1,2}|D_\d+)__")
+GENUS_RANK = re.compile(r"^(?:g|D_5)__")
 _NO_NAME = {"", "uncultured", "uncultured_bacterium", "unidentified",
             "unknown", "unclassified", "metagenome", "incertae_sedis",
             "ambiguous_taxa", "gut_metagenome", "none", "nan"}
@@ -50,7 +50,7 @@ def clean_genus_name(name):
     """A genus name without rank prefix, confidence, quotes, Greengenes
     brackets or spaces (``g__Candidatus Soleaferrea`` ->
     ``Candidatus_Soleaferrea``); '' for an empty or uncultured one."""
-    name = _RANK_PREFIX.sub("", name.strip().strip("'\""))
+    name = RANK_PREFIX.sub("", name.strip().strip("'\""))
     name = _CONFIDENCE.sub("", name).strip()
     name = re.sub(r"\s+", "_", name)
     bracketed = _BRACKETED.fullmatch(name)
@@ -94,8 +94,8 @@ def genus_of_lineage(lineage):
     if not isinstance(lineage, str):
         return ""
     ranks = [r.strip() for r in re.split(r"[;|]", lineage) if r.strip()]
-    if any(_RANK_PREFIX.match(r) for r in ranks):
-        genus = [r for r in ranks if _GENUS_RANK.match(r)]
+    if any(RANK_PREFIX.match(r) for r in ranks):
+        genus = [r for r in ranks if GENUS_RANK.match(r)]
         return genus[0] if genus else ""
     if ranks and ranks[0].lower() == "root":
         ranks = ranks[1:]

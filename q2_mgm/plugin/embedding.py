@@ -122,7 +122,7 @@ plugin.visualizers.register_function(
         "model": MODEL_DESCRIPTION + " Give a classifier or regressor "
                  "(from fit-classifier, fit-regressor or the pipelines) to "
                  "see how well the table fits it before predicting: per "
-                 "sample, the share of mapped reads in the genera it was "
+                 "sample, the share of all its reads in the genera it was "
                  "trained on and, with a random forest, of the forest's "
                  "importance."},
     name="How much of a table MGM understands",

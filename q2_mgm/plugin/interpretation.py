@@ -11,6 +11,7 @@ from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
                          TABLE_INPUTS)
+from ..mgm import nulls
 from ..mgm.interpretation import MODES
 from ..plugin_setup import citations, plugin
 from . import examples
@@ -40,6 +41,12 @@ GROUP_DESCRIPTION = (
     "Categorical metadata column that assigns samples to groups (for "
     "example diet, delivery mode or health status). Samples without a "
     "value are left out.")
+
+GENUS_LIST_TEXT = (
+    "Each value names one genus or several: Bacteroides, g__Bacteroides, "
+    "a whole lineage (its genus is used), or a list separated by commas, "
+    "semicolons or '|' ('Bacteroides,Prevotella'); the parameter can also "
+    "be repeated. Every genus named is used, once.")
 
 plugin.methods.register_function(
     function=actions.attention_importance,
@@ -123,11 +130,11 @@ plugin.methods.register_function(
                            "embedding is the reference point.",
         "target_group": "The group whose samples are perturbed (for example "
                         "patients).",
-        "genera": "Genera to perturb (for example Bacteroides or "
-                  "g__Bacteroides). Genera unknown to MGM or absent from "
-                  "every target sample stop the action with an error "
-                  "naming them. Default: the top_n genera most prevalent "
-                  "in the target group.",
+        "genera": "Genera to perturb. " + GENUS_LIST_TEXT + " A genus "
+                  "unknown to MGM or absent from every target sample stops "
+                  "the action with an error naming it and the genera "
+                  "spelled most like it. Default: the top_n genera most "
+                  "prevalent in the target group.",
         "top_n": "How many of the target group's most prevalent genera to "
                  "perturb when no genera are given.",
         "modes": "Perturbations: 'enrich' moves the genus to the top of the "
@@ -139,7 +146,10 @@ plugin.methods.register_function(
                  "the action leave-one-genus-out.",
         "pooling": POOLING_DESCRIPTION,
         "null_draws": NULL_DRAWS_TEXT + " Each draw is a relabelling of "
-                      "the compared samples into groups of the same sizes.",
+                      "the compared samples into groups of the same sizes. "
+                      "More draws than the memory available holds stop "
+                      "the action before any embedding, with the most "
+                      "that fit.",
         "random_state": RANDOM_STATE_TEXT,
         **COMMON_DESCRIPTIONS,
         "batch_size": "Sentences (original or perturbed samples) per "
@@ -183,9 +193,10 @@ plugin.methods.register_function(
 )
 
 GENERA_DESCRIPTION = (
-    "Genera to remove (for example Bacteroides or g__Bacteroides). Genera "
-    "unknown to MGM or absent from every sample stop the action with an "
-    "error naming them. Default: the top_n most prevalent genera.")
+    "Genera to remove. " + GENUS_LIST_TEXT + " A genus unknown to MGM or "
+    "absent from every sample stops the action with an error naming it "
+    "and the genera spelled most like it. Default: the top_n most "
+    "prevalent genera.")
 
 plugin.methods.register_function(
     function=actions.leave_one_genus_out,
@@ -197,8 +208,11 @@ plugin.methods.register_function(
     parameter_descriptions={
         "genera": GENERA_DESCRIPTION,
         "top_n": "How many of the most prevalent genera to remove when no "
-                 "genera are given (0: every genus of the table; the run "
-                 "time grows with the number of genera times samples).",
+                 "genera are given (0: every genus of the table). The null "
+                 "and each genus's result do not depend on it: every "
+                 "sample also has its genera removed at up to "
+                 f"{nulls.NULL_RANKS} evenly spaced ranks for the null, "
+                 "whatever top_n is.",
         "pooling": POOLING_DESCRIPTION,
         "null_draws": NULL_DRAWS_TEXT + " Each draw replaces every removal "
                       "of the genus by the removal of another genus at "
@@ -220,7 +234,15 @@ plugin.methods.register_function(
                    "and 97.5% quantiles null_low and null_high, "
                    "null_draws), effect_beyond_null (effect - null_mean) "
                    "and its two-sided empirical p-value and q-value "
-                   "(null_p, null_q). Its first column ranks genera, so "
+                   "(null_p, null_q), and null_genera: how many other "
+                   "genera the null drew on. A stratum of rank and length "
+                   f"is used when it holds at least {nulls.MIN_NULL_GENERA} "
+                   f"other genera and {nulls.MIN_NULL_REMOVALS} removals, "
+                   "else it widens to the rank alone, then to every rank; "
+                   "a genus with no such pool (a table of few genera) has "
+                   "no null: NaN p-values, null_draws 0, null_genera the "
+                   "other genera there were, and a warning. A null without "
+                   "spread gives p = 1. Its first column ranks genera, so "
                    "q2-sample-classifier's heatmap can take it."},
     name="Leave-one-genus-out effects, as published",
     description=(

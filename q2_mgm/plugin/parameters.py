@@ -73,17 +73,18 @@ EVALUATION_DROP_DESCRIPTION = (
 FIT_OUTPUT = ("predictor_fit", SampleData[MGMPredictorFit])
 FIT_OUTPUT_DESCRIPTION = {
     "predictor_fit": (
-        "How well each sample fits the predictor: the share of its mapped "
-        "reads (those of MGM vocabulary genera) in the genera the "
+        "How well each sample fits the predictor: the share of all its "
+        "reads (unmapped and unassigned ones included) in the genera the "
         "predictor knows (those of its training samples; for a fine-tuned "
         "network, every genus of the vocabulary), how many of those genera "
         "it holds and, for a predictor with a random forest, the share of "
         "the forest's importance in the genera it holds. Its 'fit' column "
-        "is 'poor' below {:.0%} of the mapped reads or "
+        "is 'poor' below {:.0%} of the reads or "
         "{:.0%} of the importance, else 'good'; when the median sample is "
         "below, predictions lean toward the training samples' most common "
-        "outcome, and the file starts with that warning. View it with "
-        "qiime metadata tabulate.".format(*fit.THRESHOLDS.values()))}
+        "outcome, the command prints that warning and the file starts "
+        "with it. View it with qiime metadata tabulate (the warning is its "
+        "'table warning' column).".format(*fit.THRESHOLDS.values()))}
 
 
 # Training: fine-tuning (fit) and pre-training.

@@ -32,7 +32,8 @@ TEST_SIZE = {"test_size": Float % Range(0, 1, inclusive_start=False,
 TEST_SIZE_DESCRIPTION = {
     "test_size": "Fraction of the samples (or subjects, with groups) held "
                  "out to test the regressor; they are never used for "
-                 "training."}
+                 "training. At least 5 test samples and 6 training "
+                 "samples are needed to score it."}
 CV_PARAMETERS = {"cv": Int % Range(2, None)}
 CV_DESCRIPTIONS = {"cv": "Number of cross-validation folds."}
 BASELINE_OUTPUTS = [("forest_predictions", PREDICTIONS),

@@ -127,4 +127,9 @@ def _13(fmt: PredictorFitFormat) -> pd.DataFrame:
 
 @plugin.register_transformer
 def _14(fmt: PredictorFitFormat) -> qiime2.Metadata:
-    return qiime2.Metadata(_read_fit(fmt))
+    """The warning of a table that fits poorly becomes a column, so that
+    `qiime metadata tabulate` shows it."""
+    frame = _read_fit(fmt)
+    if frame.attrs.get("warning"):
+        frame = frame.assign(**{"table warning": frame.attrs["warning"]})
+    return qiime2.Metadata(frame)

@@ -144,7 +144,14 @@ def test_the_training_table_fits_its_forest(data, forest, caplog):  # noqa
     assert "poorly" not in caplog.text
     table_fit = result.predictor_fit.view(pd.DataFrame)
     assert "warning" not in table_fit.attrs
-    assert (table_fit[fit.READS] == 1).all()
+    # every read of a sample counts, those of no vocabulary genus too
+    view = table.view(biom.Table)
+    counts = pd.DataFrame(view.matrix_data.toarray(),
+                          index=view.ids("observation"), columns=view.ids())
+    mapped = feature_genera(table, taxonomy).notna().reindex(counts.index)
+    share = counts[mapped.to_numpy()].sum() / counts.sum()
+    assert (share < 1).any()
+    assert np.allclose(table_fit[fit.READS], share[table_fit.index])
     importance = table_fit[fit.IMPORTANCE]
     assert importance.between(0, 1).all()
     assert importance.median() > fit.THRESHOLDS[fit.IMPORTANCE]
@@ -234,6 +241,12 @@ def test_coverage_reports_the_fit_to_a_predictor(data, forest):  # noqa
         report = pd.read_csv(Path(folder) / "predictor-fit.tsv", sep="\t",
                              index_col=0)
     assert len(report) == 36 and fit.READS in report
+    # worst fit first: the smallest share of a threshold reached
+    reached = pd.concat([report[c] / t for c, t in fit.THRESHOLDS.items()],
+                        axis=1).min(axis=1)
+    assert reached.is_monotonic_increasing
+    assert (report[fit.VERDICT].iloc[:(report[fit.VERDICT] == "poor").sum()]
+            == "poor").all()
     plain, = summarize_coverage(table, taxonomy)
     assert "Fit to the" not in export_page(plain)
 

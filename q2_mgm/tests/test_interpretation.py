@@ -116,11 +116,41 @@ def test_empirical_p_counts_the_observed_value_and_both_tails():
         assert 2 / (draws + 1) * tests < 0.05
 
 
-def test_genus_names_resolve_to_tokens():
+@pytest.mark.parametrize("typed", [
+    ["Bacteroides,Prevotella"], ["Prevotella", "Bacteroides"],
+    ["Bacteroides|Prevotella"], ["g__Bacteroides; g__Prevotella"],
+    ["Bacteroides;Prevotella", "Bacteroides"],
+    [" g__Bacteroides , Prevotella "],
+    ["k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; "
+     "f__Bacteroidaceae; g__Bacteroides; s__", "Prevotella"],
+    ["Bacteria;Bacteroidetes;Bacteroidia;Bacteroidales;Prevotellaceae;"
+     "Prevotella", "D_5__Bacteroides"],
+])
+def test_genus_lists_name_every_genus(typed):
     vocabulary = _data.pretrained().vocabulary
-    assert interpret.resolve_genera(
-        ["Bacteroides", "g__Bacteroides", "Lactobacillus"], vocabulary) == \
-        ["g__Bacteroides", "g__Lactobacillus"]
+    prevalence = pd.Series(
+        1.0, index=["g__Bacteroides", "g__Prevotella", "g__Blautia"])
+    chosen = interpret.choose_genera(prevalence, vocabulary, typed, None,
+                                     "of the table")
+    assert sorted(chosen) == ["g__Bacteroides", "g__Prevotella"]
+
+
+def test_a_misspelt_genus_names_the_closest_ones():
+    vocabulary = _data.pretrained().vocabulary
+    prevalence = pd.Series(
+        1.0, index=["g__Bacteroides", "g__Prevotella", "g__Blautia"])
+    with pytest.raises(ValueError, match=(
+            r"vocabulary: Bacteroids \(closest genera present: "
+            r"Bacteroides\).*absent from every sample of the table: "
+            r"g__Lactobacillus \(no genus present")):
+        interpret.choose_genera(prevalence, vocabulary,
+                                ["Bacteroids,Lactobacillus"], None,
+                                "of the table")
+    with pytest.raises(ValueError, match="vocabulary: k__Bacteria; "
+                                         "p__Firmicutes"):
+        interpret.choose_genera(prevalence, vocabulary,
+                                ["k__Bacteria; p__Firmicutes"], None,
+                                "of the table")
 
 
 # attention-importance and keystone-summary --------------------------------
@@ -203,6 +233,12 @@ def test_keystone_tests_with_no_genus_common_enough():
     tests = keystones.keystone_tests(weights, weights > 0, groups,
                                      min_prevalence=0.9)
     assert tests.empty and list(tests.columns) == keystones.COLUMNS
+
+
+def test_group_names_holding_a_plus_stay_apart():
+    assert keystones.joined(["A + B", "B"]) == "'A + B' + 'B'"
+    assert keystones.joined(["A", "B"]) == "A + B"
+    assert keystones.joined(["A + B"]) == "A + B"
 
 
 def test_keystone_summary_one_vs_rest(planted, classifier, tmp_path):
@@ -509,3 +545,120 @@ def test_perturbation_similarities_equal_transformers_per_sample(pooling):
     for (sample, _, _, before, after), job in zip(found.values, jobs):
         assert abs(before - by_hand(batch.sentence(sample))) < 1e-5
         assert abs(after - by_hand(job[3])) < 1e-5
+
+
+# Nulls that know their size -----------------------------------------------
+
+def removal_records(genera, per_genus=30, effect=None, seed=0):
+    """Leave-one-genus-out records: each genus removed ``per_genus`` times
+    at rank 1 of 8-genus sentences, all in the null's pool."""
+    rng = np.random.default_rng(seed)
+    token = np.repeat(np.arange(10, 10 + genera), per_genus)
+    return pd.DataFrame({
+        "token": token, "rank": 1, "length": 8, "null": True,
+        "effect": (rng.random(len(token)) if effect is None
+                   else effect(token))})
+
+
+def test_a_null_of_too_few_other_genera_gives_no_p_value():
+    null = nulls.rank_matched_null(removal_records(nulls.MIN_NULL_GENERA),
+                                   999)
+    assert (null["null_draws"] == 0).all()
+    assert null["null_p"].isna().all() and null["null_q"].isna().all()
+    assert (null["null_genera"] == nulls.MIN_NULL_GENERA - 1).all()
+    enough = nulls.rank_matched_null(
+        removal_records(nulls.MIN_NULL_GENERA + 1), 999)
+    assert (enough["null_draws"] == 999).all()
+    assert (enough["null_genera"] == nulls.MIN_NULL_GENERA).all()
+
+
+def test_a_null_without_spread_never_calls_an_effect_significant():
+    """Every other genus has the same effect: the draws are one value, so
+    the p-value is 1 however far the genus lies from it."""
+    records = removal_records(8, effect=lambda t: np.where(t == 10, 0.5,
+                                                           0.1))
+    null = nulls.rank_matched_null(records, 999, genera=[10])
+    assert null.loc[10, "null_sd"] < 1e-12
+    assert null.loc[10, "null_p"] == 1.0
+
+
+def test_a_genus_null_does_not_depend_on_the_other_genera_tested():
+    records = removal_records(12)
+    alone = nulls.rank_matched_null(records, 999, genera=[13])
+    together = nulls.rank_matched_null(records, 999)
+    pd.testing.assert_series_equal(
+        alone.loc[13, ["null_mean", "null_sd", "null_p", "null_genera"]],
+        together.loc[13, ["null_mean", "null_sd", "null_p", "null_genera"]])
+
+
+def small_table(genera, samples=10):
+    rng = np.random.default_rng(1)
+    features = [f"f{i}" for i in range(len(genera))]
+    table = _data.table_of(rng.integers(1, 100, (len(genera), samples)),
+                           features, [f"s{j}" for j in range(samples)])
+    taxonomy = _data.taxonomy_of(
+        {f: f"k__Bacteria; g__{g}" for f, g in zip(features, genera)})
+    taxonomy.index.name = "Feature ID"
+    return (qiime2.Artifact.import_data("FeatureTable[Frequency]", table),
+            qiime2.Artifact.import_data("FeatureData[Taxonomy]", taxonomy))
+
+
+@pytest.mark.parametrize("genera", [["Bacteroides"],
+                                    ["Bacteroides", "Prevotella"]])
+def test_leave_one_genus_out_of_a_small_table_has_no_null(genera, tmp_path):
+    table, taxonomy = small_table(genera)
+    with pytest.warns(UserWarning, match="have no null.*More null_draws "
+                                         "cannot help"):
+        effects, = leave_one_genus_out(table, taxonomy, top_n=0,
+                                       null_draws=5000)
+    df = effects.view(pd.DataFrame)
+    assert len(df) == len(genera)
+    assert (df["null_draws"] == 0).all() and df["null_q"].isna().all()
+    assert (df["null_genera"] == len(genera) - 1).all()
+    summary, = leave_one_genus_out_summary(effects)
+    summary.export_data(tmp_path)
+    page = " ".join((tmp_path / "index.html").read_text().split())
+    assert f"{len(genera)} of {len(genera)} genera have no null" in page
+    assert "run with more null_draws" not in page
+    assert "0 differ from the null at q &lt; 0.05; " \
+           f"{len(genera)} have no null" in page
+
+
+@pytest.mark.slow
+def test_a_genus_verdict_does_not_depend_on_top_n():
+    """On the mouse data, Parabacteroides' null and verdict are the same
+    whether 2, 3 or all genera are screened."""
+    table, taxonomy = _data.example_table(), _data.example_taxonomy()
+    rows = [leave_one_genus_out(table, taxonomy, top_n=n)[0]
+            .view(pd.DataFrame).loc["g__Parabacteroides"] for n in (2, 3, 0)]
+    for row in rows:
+        assert row["null_genera"] >= nulls.MIN_NULL_GENERA
+        assert np.sign(row["effect_beyond_null"]) == \
+            np.sign(rows[0]["effect_beyond_null"])
+        assert (row["null_q"] < 0.05) == (rows[0]["null_q"] < 0.05)
+        assert abs(row["effect_beyond_null"]
+                   - rows[0]["effect_beyond_null"]) < 3 * row["null_sd"] \
+            / np.sqrt(min(row["null_draws"], rows[0]["null_draws"]))
+
+
+def test_null_memory_is_checked_with_the_most_draws_that_fit():
+    available = 5 * 2 ** 30
+    with pytest.raises(ValueError, match=r"null_draws=3000000 needs about "
+                                         r"\d+\.\d GiB.*5\.0 GiB is "
+                                         r"available: at most (\d+) draws"
+                       ) as error:
+        nulls.check_permutation_memory(40, 60, 256, 3_000_000, available)
+    most = int(str(error.value).split("at most ")[1].split()[0])
+    nulls.check_permutation_memory(40, 60, 256, most, available)
+    with pytest.raises(ValueError):
+        nulls.check_permutation_memory(40, 60, 256, most + 1, available)
+
+
+def test_perturb_refuses_a_null_beyond_memory_before_embedding(
+        planted, monkeypatch):
+    table, taxonomy, diet = planted
+    monkeypatch.setattr(Engine, "embed", None)   # never reached
+    with pytest.raises(ValueError, match="null_draws=1000000000 needs.*"
+                                         "at most \\d+ draws fit"):
+        perturb(table, taxonomy, metadata=diet, reference_group="BK",
+                target_group="Western", null_draws=10 ** 9)

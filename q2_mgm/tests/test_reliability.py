@@ -320,7 +320,130 @@ CASES = [
     ("a summary of a pretrained model", lambda t, x, m, p:
      A.summarize_training(A.pretrained_model()[0]), TypeError,
      "Pretrained|"),
+    ("a misspelt genus in a list", lambda t, x, m, p: A.perturb(
+        t, x, m.get_column("diet"), reference_group="BK",
+        target_group="Western", genera=["Bacteroides,Prevotela"]),
+     ValueError, r"Prevotela \(closest genera present: Prevotella"),
+    ("a lineage naming no genus", lambda t, x, m, p: A.leave_one_genus_out(
+        t, x, genera=["k__Bacteria; p__Firmicutes; c__Clostridia"]),
+     ValueError, "Not genera of the MGM vocabulary: k__Bacteria"),
+    ("a perturbation null beyond memory", lambda t, x, m, p: A.perturb(
+        t, x, m.get_column("diet"), reference_group="BK",
+        target_group="Western", null_draws=10 ** 9), ValueError,
+     r"null_draws=1000000000 needs about .* at most \d+ draws fit"),
+    ("predicting after dropping every sample", lambda t, x, m, p:
+     A.predict_classification(t, with_genera_renamed(t, x),
+                              blend_classifier(), drop_unmapped=True),
+     ValueError, "No sample is left to predict"),
+    ("a regression test set of 2 samples", lambda t, x, m, p:
+     A.regress_samples(t, x, m.get_column("relativeTime"), test_size=0.05,
+                       **FAST), ValueError,
+     "test_size=0.05 puts 2 of 36 samples.*at least 5 test samples"),
 ]
+
+
+def two_genus_table(table, taxonomy):
+    """The table's reads of Bacteroides and Prevotella only."""
+    lineages = taxonomy.view(pd.Series)
+    keep = [f for f in table.view(biom.Table).ids("observation")
+            if re.search(r"g__(Bacteroides|Prevotella)(;|$)",
+                         lineages[f].replace(" ", ""))]
+    view = table.view(biom.Table).filter(keep, axis="observation",
+                                         inplace=False)
+    return table_artifact(view.remove_empty(axis="sample", inplace=False))
+
+
+def outlier_column(metadata):
+    values = metadata.to_dataframe()["relativeTime"].astype(float)
+    values.iloc[0] = values.median() * 1000
+    return qiime2.NumericMetadataColumn(values)
+
+
+def a_group_only_unmapped(table, taxonomy, metadata):
+    """Three groups, one of which holds only reads of no genus."""
+    groups = metadata.to_dataframe()["diet"].copy()
+    groups.iloc[:4] = "Lost"
+    view = table.view(biom.Table)
+    lineages = taxonomy.view(pd.Series).copy()
+    lineages["unassigned-feature"] = "Unassigned"
+    matrix = view.matrix_data.toarray()
+    lost = np.isin(view.ids("sample"), groups.index[:4])
+    matrix[:, lost] = 0
+    matrix = np.vstack([matrix, np.where(lost, 100.0, 0.0)])
+    table = table_artifact(biom.Table(
+        matrix, list(view.ids("observation")) + ["unassigned-feature"],
+        view.ids("sample")))
+    return table, taxonomy_artifact(lineages), \
+        qiime2.CategoricalMetadataColumn(groups)
+
+
+def mostly_unassigned(table, taxonomy):
+    """Each sample with 99 times its reads added as 'Unassigned'."""
+    view = table.view(biom.Table)
+    matrix = view.matrix_data.toarray()
+    lineages = taxonomy.view(pd.Series).copy()
+    lineages["unassigned-feature"] = "Unassigned"
+    return (table_artifact(biom.Table(
+        np.vstack([matrix, 99 * matrix.sum(0)]),
+        list(view.ids("observation")) + ["unassigned-feature"],
+        view.ids("sample"))), taxonomy_artifact(lineages))
+
+
+def fit_of_mostly_unassigned(table, taxonomy):
+    fit = A.predict_classification(*mostly_unassigned(table, taxonomy),
+                                   blend_classifier()).predictor_fit.view(
+        pd.DataFrame)
+    return (fit["fit"] == "poor").all() and "fits this predictor poorly" \
+        in fit.attrs["warning"]
+
+
+def alternating_genera(table):
+    """The table's samples holding Bacteroides and Prevotella by turns, so
+    that no genus is in every sample of a group."""
+    samples = table.view(biom.Table).ids("sample")
+    turn = np.arange(len(samples)) % 2
+    return (table_artifact(biom.Table(
+        np.vstack([10.0 * (turn == 0), 10.0 * (turn == 1)]), ["b", "p"],
+        samples)), taxonomy_artifact(pd.Series(
+            {"b": "k__Bacteria; g__Bacteroides",
+             "p": "k__Bacteria; g__Prevotella"})))
+
+
+def page_of(visualization, tmp_path):
+    visualization.export_data(str(tmp_path / "page"))
+    return " ".join((tmp_path / "page" / "index.html").read_text().split())
+
+
+# (name, call(table, taxonomy, metadata, tmp_path), the statement it makes)
+# Unusual input that is no error but must be said in the output.
+STATED = [
+    ("a null from a two-genus table", lambda t, x, m, p:
+     A.leave_one_genus_out(two_genus_table(t, x), x, top_n=0)[0].view(
+         pd.DataFrame)["null_draws"].eq(0).all(), "have no null"),
+    ("a target 1000 times the median", lambda t, x, m, p:
+     A.fit_regressor(t, x, outlier_column(m))[0] is not None,
+     "far outside the rest"),
+    ("keystones where no genus is in every sample", lambda t, x, m, p:
+     "nothing to rank" in page_of(A.keystone_summary(
+         *alternating_genera(t), m.get_column("diet"),
+         min_prevalence=1.0)[0], p), "nothing to rank"),
+    ("a table of 99% unassigned reads", lambda t, x, m, p:
+     fit_of_mostly_unassigned(t, x), "fits this predictor poorly"),
+    ("drop_unmapped removing a whole group", lambda t, x, m, p:
+     "every sample of the group(s) &#39;Lost&#39;" in page_of(
+         A.keystone_summary(*a_group_only_unmapped(t, x, m),
+                            drop_unmapped=True)[0], p),
+     "every sample of the group"),
+]
+
+
+@pytest.mark.parametrize("name,call,statement", STATED,
+                         ids=[c[0] for c in STATED])
+def test_unusual_input_is_stated(data, tmp_path, name, call,  # noqa: F811
+                                 statement):
+    table, taxonomy, metadata = data
+    with pytest.warns(UserWarning, match=re.escape(statement)):
+        assert call(table, taxonomy, metadata, tmp_path)
 
 
 @pytest.mark.parametrize("name,call,error,message", CASES,
@@ -333,7 +456,7 @@ def test_bad_input_is_named(data, tmp_path, name, call, error,  # noqa: F811
 
 
 def test_the_catalogue_is_large():
-    assert len(CASES) >= 48
+    assert len(CASES) >= 53 and len(STATED) >= 4
 
 
 def test_tokens_come_only_from_their_own_sample():
@@ -417,6 +540,74 @@ def test_cli_predictor_fit(data, tmp_path):  # noqa: F811
     assert not (tmp_path / "refused").exists()
     run = predict("few.qza", "poor")
     assert run.returncode == 0, run.stderr
+    # shown without --verbose, after the command's own output
+    assert "Warning from q2-mgm: The table fits this predictor poorly" in \
+        run.stderr, run.stderr
     fit = qiime2.Artifact.load(str(tmp_path / "poor" / "predictor_fit.qza"))
     assert fit.view(pd.DataFrame).attrs["warning"].startswith(
         "The table fits this predictor poorly")
+    # and kept in what `qiime metadata tabulate` shows
+    shown = fit.view(qiime2.Metadata).to_dataframe()
+    assert shown["table warning"].str.startswith(
+        "The table fits this predictor poorly").all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("action,genera", [
+    ("perturb", ["Bacteroides,Prevotella"]),
+    ("perturb", ["Prevotella", "Bacteroides"]),
+    ("leave-one-genus-out", ["g__Bacteroides; g__Prevotella"]),
+    ("leave-one-genus-out", ["Bacteroides|Prevotella"]),
+])
+def test_cli_genus_lists_name_every_genus(data, tmp_path,  # noqa: F811
+                                          action, genera):
+    table, taxonomy, metadata = data
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    metadata.save(str(tmp_path / "metadata.tsv"))
+    extra = (["--m-metadata-file", str(tmp_path / "metadata.tsv"),
+              "--m-metadata-column", "diet", "--p-reference-group", "BK",
+              "--p-target-group", "Western", "--p-modes", "delete"]
+             if action == "perturb" else [])
+    run = qiime("mgm", action, "--i-table", str(tmp_path / "table.qza"),
+                "--i-taxonomy", str(tmp_path / "taxonomy.qza"), *extra,
+                *[arg for g in genera for arg in ("--p-genera", g)],
+                "--o-effects", str(tmp_path / "effects.qza"))
+    assert run.returncode == 0, run.stderr
+    effects = qiime2.Artifact.load(str(tmp_path / "effects.qza")).view(
+        pd.DataFrame)
+    column = effects["genus"] if action == "perturb" else effects.index
+    assert sorted(set(column)) == ["g__Bacteroides", "g__Prevotella"]
+
+
+@pytest.mark.slow
+def test_cli_misspelt_genus_names_the_closest(data, tmp_path):  # noqa: F811
+    table, taxonomy, _ = data
+    table.save(str(tmp_path / "table.qza"))
+    taxonomy.save(str(tmp_path / "taxonomy.qza"))
+    run = qiime("mgm", "leave-one-genus-out",
+                "--i-table", str(tmp_path / "table.qza"),
+                "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
+                "--p-genera", "Bacteroides,Prevotela",
+                "--o-effects", str(tmp_path / "effects.qza"))
+    assert run.returncode != 0
+    assert "Prevotela (closest genera present: Prevotella" in " ".join(
+        run.stderr.split()), run.stderr
+    assert not (tmp_path / "effects.qza").exists()
+
+
+def test_regression_does_not_depend_on_the_unit(data):  # noqa: F811
+    """A forest fitted on days, hours or seconds predicts the same values,
+    rescaled, within float noise."""
+    table, taxonomy, metadata = data
+    days = metadata.to_dataframe()["relativeTime"].astype(float)
+    predicted = {}
+    for unit, factor in (("days", 1), ("hours", 24), ("seconds", 86400)):
+        model, = A.fit_regressor(table, taxonomy, qiime2.NumericMetadataColumn(
+            (days * factor).rename(f"time_{unit}")))[:1]
+        values = A.predict_regression(table, taxonomy, model)[0]
+        predicted[unit] = values.view(pd.Series) / factor
+    assert predicted["days"].std() > 0
+    for unit in ("hours", "seconds"):
+        assert np.allclose(predicted[unit], predicted["days"], rtol=1e-9,
+                           atol=0)

@@ -40,16 +40,18 @@ def predictor_section(genera, model, output_dir):
     reads, importance = fit.THRESHOLDS.values()
     section = Section(
         f"Fit to the {model.kind}",
-        f"The share of each sample's mapped reads in {fit.described(model)} "
+        f"The share of all of each sample's reads (unmapped and unassigned "
+        f"ones included) in {fit.described(model)} "
         "(the genera of its training samples; for a fine-tuned network, "
         "the vocabulary), how many of them it holds and, with a random "
         "forest, the share of the forest's importance in genera it holds. "
         "A sample with none of them cannot be predicted; 'poor' marks "
-        f"samples below {reads:.0%} of the mapped reads or "
+        f"samples below {reads:.0%} of the reads or "
         f"{importance:.0%} of the importance, whose predictions lean "
         "toward the training samples' most common outcome. Samples are "
-        "sorted with the worst fit first.")
-    section.table(table_fit.sort_values(fit.READS), output_dir,
+        "sorted with the worst fit first (the smallest share of a "
+        "threshold reached).")
+    section.table(fit.worst_first(table_fit), output_dir,
                   "predictor-fit")
     warnings = [fit.warning(table_fit, genera, model)]
     blind = table_fit.index[table_fit[fit.READS] == 0]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import qiime2
 
-from ..actions.common import prepare
+from ..actions.common import notice, prepare
 from ..mgm import interpretation as interpret
-from ..mgm import keystones
+from ..mgm import keystones, nulls
 from ..mgm import model as mgm_model
 from ..mgm.vocabulary import genus_name
 from .report import Section, render
@@ -164,7 +164,13 @@ def keystone_summary(
         f"its importance in a group is the mean over the group's samples "
         f"where it is present. Only genera present in at least "
         f"{min_prevalence:.0%} of a group's samples are ranked.")
-    _plot_top(top, output_dir, ranking)
+    if top.empty:
+        ranking.lines = [
+            f"No genus is present in at least {min_prevalence:.0%} of the "
+            "samples of any group: nothing to rank. Lower min_prevalence."]
+        notice(ranking.lines[0])
+    else:
+        _plot_top(top, output_dir, ranking)
     ranking.table(top.set_index("genus"), output_dir, "top-genera")
     importance.to_csv(f"{output_dir}/attention-importance.tsv", sep="\t")
     ranking.downloads.append({
@@ -178,6 +184,14 @@ def keystone_summary(
              + f"; {weights.shape[1]} genera; model: {model.kind}.")
     warnings = [f"Group {g!r} has fewer than 5 samples; its tests have "
                 "little power." for g, n in counts.items() if n < 5]
+    dropped = groups.attrs.get("dropped_groups", [])
+    if dropped:
+        warnings.append(
+            f"drop_unmapped removed every sample of the group(s) "
+            f"{', '.join(map(repr, dropped))}: no genus of the MGM "
+            "vocabulary. They are left out of every comparison.")
+    if top.empty:
+        warnings.append(ranking.lines[0])
     render(output_dir, "MGM keystone genera (attention)",
            [findings, ranking], intro=intro, warnings=warnings)
 
@@ -201,8 +215,11 @@ def _findings(tests, most=10, alpha=keystones.ALPHA):
 
 def _null_note(effects, what):
     """How many null draws were used and what they allow."""
+    has_null = effects["null_draws"] > 0
+    if not has_null.any():
+        return f"Null: {what}; no row has one, so no row has a p-value."
     draws = int(effects["null_draws"].max())
-    rows = len(effects)
+    rows = int(has_null.sum())
     smallest = min(1.0, 2 / (draws + 1) * rows)
     return (f"Null: {what}; {draws} draws per row, so the smallest "
             f"attainable q-value across these {rows} rows is "
@@ -221,11 +238,13 @@ def _plot_removals(effects, output_dir, section):
     ax.barh(labels, top["effect"], color=np.where(
         top["null_q"] < 0.05, "#3b75af", "#a9c4de"),
         label="1 - mean similarity (dark: null q < 0.05)")
-    ax.errorbar(top["null_mean"], y, xerr=[
-        top["null_mean"] - top["null_low"],
-        top["null_high"] - top["null_mean"]], fmt="|", color="black",
-        markersize=8, linewidth=1,
-        label="null: other genera at the same rank (mean, 95%)")
+    null = (top["null_draws"] > 0).to_numpy()   # rows without a null: none
+    if null.any():
+        ax.errorbar(top["null_mean"][null], y[null], xerr=[
+            (top["null_mean"] - top["null_low"])[null],
+            (top["null_high"] - top["null_mean"])[null]], fmt="|",
+            color="black", markersize=8, linewidth=1,
+            label="null: other genera at the same rank (mean, 95%)")
     ax.set_xlabel("change of the sample's embedding when the genus is "
                   "removed\n(1 - cosine similarity)")
     ax.legend(fontsize=8, loc="lower right")
@@ -233,6 +252,18 @@ def _plot_removals(effects, output_dir, section):
                    f"The {len(top)} genera whose removal changes the "
                    "samples' embeddings most beyond the null, beside the "
                    "null's mean and 95% range")
+
+
+def _null_size_note(effects):
+    """How many other genera the nulls drew on, and the rows without."""
+    without = int((effects["null_draws"] == 0).sum())
+    drawn = effects.loc[effects["null_draws"] > 0, "null_genera"]
+    return ((f" Each null drew on {int(drawn.min())} to "
+             f"{int(drawn.max())} other genera (null_genera; at least "
+             f"{nulls.MIN_NULL_GENERA} and {nulls.MIN_NULL_REMOVALS} "
+             "removals per stratum)." if len(drawn) else "")
+            + (" " + nulls.no_null_text(without, len(effects))
+               if without else ""))
 
 
 def leave_one_genus_out_summary(output_dir: str,
@@ -260,18 +291,22 @@ def leave_one_genus_out_summary(output_dir: str,
         "genera of this run at the same rank in sentences of similar "
         "length (half-octave bins), with a two-sided empirical p-value "
         "and Benjamini-Hochberg q-value. "
-        + _null_note(effects, "removals of other genera at the same rank"))
+        + _null_note(effects, "removals of other genera at the same rank")
+        + _null_size_note(effects))
     _plot_removals(effects, output_dir, section)
     section.table(effects, output_dir, "leave-one-genus-out",
                   shown_columns=["effect", "null_mean", "null_low",
                                  "null_high", "effect_beyond_null", "null_q",
-                                 "samples", "prevalence"])
+                                 "null_genera", "samples", "prevalence"])
     samples = int(round(effects["samples"].iloc[0]
                         / effects["prevalence"].iloc[0]))
     intro = (f"{len(effects)} genera removed one at a time from the "
              f"{samples} samples that hold them; "
              f"{int((effects['null_q'] < 0.05).sum())} differ from the "
-             "null at q < 0.05.")
+             "null at q < 0.05" + (
+                 f"; {int((effects['null_draws'] == 0).sum())} have no "
+                 "null (too few other genera in the table)."
+                 if (effects["null_draws"] == 0).any() else "."))
     render(output_dir, "MGM leave-one-genus-out", [section], intro=intro)
 
 
