@@ -1,5 +1,6 @@
 """Actions: classify samples with MGM, beside the baselines."""
 import biom
+import numpy as np
 import pandas as pd
 import qiime2
 
@@ -81,10 +82,16 @@ def evaluation_outputs(ctx, results, metadata, folds, strategy):
 def importance_outputs(ctx, table, taxonomy, model, metadata, importance):
     """The importance artifact and q2-sample-classifier's heatmap of the
     genus table (collapse-genera) with the top genera by that importance,
-    samples summed per class, as its classify-samples draws it."""
+    samples summed per class, as its classify-samples draws it (a
+    relative-frequency table in parts per million, as the heatmap reads
+    frequencies only)."""
     collapse = ctx.get_action("mgm", "collapse_genera")
     heatmap = ctx.get_action("sample_classifier", "heatmap")
     importance = ctx.make_artifact("FeatureData[Importance]", importance)
+    if str(table.type) != "FeatureTable[Frequency]":
+        table = ctx.make_artifact("FeatureTable[Frequency]", table.view(
+            biom.Table).norm(inplace=False).transform(
+                lambda values, *_: np.round(values * 1e6), inplace=False))
     genera, = collapse(table=table, taxonomy=taxonomy, model=model)
     drawn, _ = heatmap(genera, importance, sample_metadata=metadata,
                        group_samples=True, missing_samples="ignore")

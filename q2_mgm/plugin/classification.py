@@ -125,7 +125,8 @@ HEATMAP = ("heatmap", Visualization)
 HEATMAP_DESCRIPTION = (
     "q2-sample-classifier's heatmap of the genus table (collapse-genera) "
     "with the 50 genera of highest feature_importance, samples summed per "
-    "class, as its classify-samples draws it.")
+    "class, as its classify-samples draws it (a relative-frequency table "
+    "is drawn in parts per million).")
 
 
 # --- registration -----------------------------------------------------------
