@@ -8,7 +8,7 @@
   whole predictor's loss (log loss of the class probabilities, or 1 - R²
   of the values) when one genus's relative abundances are shuffled among
   the samples and every changed sample is re-ranked into a sentence and
-  predicted again, averaged over ``REPEATS`` shuffles. The blend's is
+  predicted again (the mean over ``REPEATS`` shuffles). The blend's is
   that of its mixed prediction, so each part counts by its weight. To
   bound the cost, only the ``PERMUTED_GENERA`` genera present in the most
   training samples are shuffled (the others are not ranked), and only the
@@ -22,8 +22,11 @@ from sklearn.metrics import log_loss
 from . import fit, strategies
 from .tokens import GenusTable, rank_sentences
 
-PERMUTED_GENERA = 25
-REPEATS = 2
+# Each shuffle predicts again about every training sample that holds the
+# genus: the cost is about PERMUTED_GENERA * REPEATS forward passes over
+# the training samples.
+PERMUTED_GENERA = 20
+REPEATS = 1
 COLUMN = "importance"   # q2-sample-classifier's column name
 
 

@@ -106,7 +106,7 @@ IMPORTANCE_DESCRIPTION = (
     "decrease in impurity, summing to 1). Strategies with MGM: "
     "permutation importance on the training samples, the rise in the "
     "{kind}'s {loss} when one genus's abundances are shuffled among the "
-    "samples (mean of {repeats} shuffles; only the {genera} genera present "
+    "samples ({repeats}; only the {genera} genera present "
     "in the most training samples are measured; near 0 or below: the "
     "{kind} does not rely on the genus); the blend's is that of its mixed "
     "prediction. "
@@ -115,8 +115,10 @@ IMPORTANCE_DESCRIPTION = (
     "q2-sample-classifier's heatmap reads it with that table. The "
     "attention MGM gives each genus is a different quantity: "
     "attention-importance.")
+SHUFFLES = ("one shuffle" if REPEATS == 1
+            else f"the mean of {REPEATS} shuffles")
 CLASSIFIER_IMPORTANCE = IMPORTANCE_DESCRIPTION.format(
-    kind="classifier", loss="log loss", repeats=REPEATS,
+    kind="classifier", loss="log loss", repeats=SHUFFLES,
     genera=PERMUTED_GENERA)
 CV_IMPORTANCE = (
     "The mean over the folds' {kind}s of each one's importance of each "

@@ -5,13 +5,13 @@ from qiime2.plugin import Bool, Float, Int, MetadataColumn, Numeric, Range, \
     Visualization
 
 from ..actions import regression as actions
-from ..mgm.importance import PERMUTED_GENERA, REPEATS
+from ..mgm.importance import PERMUTED_GENERA
 from ..visualizers import evaluation
 from .classification import (CITATIONS, CV_IMPORTANCE, GROUPS,
                              GROUPS_DESCRIPTION, IMPORTANCE,
                              IMPORTANCE_DESCRIPTION, REPORT_DESCRIPTIONS,
-                             REPORT_PARAMETERS, RUNTIME, START_DESCRIPTION,
-                             START_MODEL)
+                             REPORT_PARAMETERS, RUNTIME, SHUFFLES,
+                             START_DESCRIPTION, START_MODEL)
 from .parameters import (ENGINE_DESCRIPTIONS, ENGINE_PARAMETERS,
                          EVALUATION_DROP_DESCRIPTION, FIT_DESCRIPTIONS,
                          FIT_OUTPUT, FIT_OUTPUT_DESCRIPTION,
@@ -39,7 +39,7 @@ TEST_SIZE_DESCRIPTION = {
 CV_PARAMETERS = {"cv": Int % Range(2, None)}
 CV_DESCRIPTIONS = {"cv": "Number of cross-validation folds."}
 REGRESSOR_IMPORTANCE = IMPORTANCE_DESCRIPTION.format(
-    kind="regressor", loss="1 - R²", repeats=REPEATS,
+    kind="regressor", loss="1 - R²", repeats=SHUFFLES,
     genera=PERMUTED_GENERA)
 BASELINE_OUTPUTS = [("forest_predictions", PREDICTIONS),
                     ("probe_predictions", PREDICTIONS)]
