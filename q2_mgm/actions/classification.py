@@ -1,16 +1,16 @@
 """Actions: classify samples with MGM, beside the baselines."""
 import biom
+import numpy as np
 import pandas as pd
 import qiime2
 
 from ..mgm import classification as clf
 from ..mgm import evaluation
-from ..mgm.engine import Engine
 from ..mgm.model import MGMModel
 from ..mgm.strategies import DEFAULT_STRATEGY
 from ..mgm.training import FINE_TUNING as FIT
 from . import prediction
-from .common import categorical_labels, sentences_of
+from .common import categorical_labels
 
 CLASS_WEIGHT = "balanced"
 
@@ -40,7 +40,7 @@ def fit_classifier(table: biom.Table, taxonomy: pd.Series,
                    random_state: int = FIT.random_state,
                    missing_samples: str = "error",
                    drop_unmapped: bool = False, device: str = FIT.device,
-                   threads: int = FIT.threads) -> MGMModel:
+                   threads: int = FIT.threads) -> (MGMModel, pd.DataFrame):
     labels = class_labels(table.ids(), metadata, missing_samples)
     clf.check_class_sizes(labels, 2, "Fitting a classifier")
     return prediction.fit_predictor(table, taxonomy, labels, model, groups,
@@ -79,6 +79,25 @@ def evaluation_outputs(ctx, results, metadata, folds, strategy):
     return made, report
 
 
+def importance_outputs(ctx, table, taxonomy, model, metadata, importance):
+    """The importance artifact and q2-sample-classifier's heatmap of the
+    genus table (collapse-genera) with the top genera by that importance,
+    samples summed per class, as its classify-samples draws it (a
+    relative-frequency table in parts per million, as the heatmap reads
+    frequencies only)."""
+    collapse = ctx.get_action("mgm", "collapse_genera")
+    heatmap = ctx.get_action("sample_classifier", "heatmap")
+    importance = ctx.make_artifact("FeatureData[Importance]", importance)
+    if str(table.type) != "FeatureTable[Frequency]":
+        table = ctx.make_artifact("FeatureTable[Frequency]", table.view(
+            biom.Table).norm(inplace=False).transform(
+                lambda values, *_: np.round(values * 1e6), inplace=False))
+    genera, = collapse(table=table, taxonomy=taxonomy, model=model)
+    drawn, _ = heatmap(genera, importance, sample_metadata=metadata,
+                       group_samples=True, missing_samples="ignore")
+    return importance, drawn
+
+
 def classify_samples(
         ctx, table, taxonomy, metadata, groups=None, model=None,
         test_size=0.2,
@@ -97,31 +116,18 @@ def classify_samples(
     train, test = clf.holdout_split(
         labels, test_size, params["random_state"],
         None if groups is None else groups.to_series())
-    results, folds, models = prediction.evaluate(
+    results, folds, models, importance = prediction.evaluate(
         view, taxonomy.view(pd.Series), start_model(model), labels,
         sorted(labels.unique()), [("test", train, test)], params, groups)
     made, accuracy = evaluation_outputs(ctx, results, metadata, folds,
                                         params["strategy"])
     estimator = ctx.make_artifact("MGMModel[Classifier]", models[0])
     summary, = summarize(model=estimator)
-    importance = attention_importance(
-        view.filter(train, inplace=False), taxonomy.view(pd.Series),
-        models[0], params)
+    importance, heatmap = importance_outputs(
+        ctx, table, taxonomy, model, metadata, importance)
     strategy = params["strategy"]
-    return (estimator, ctx.make_artifact("FeatureData[Importance]",
-                                         importance),
-            made[strategy][0], summary, accuracy, made[strategy][1],
-            *made["forest"], *made["probe"])
-
-
-def attention_importance(table, taxonomy, model, params):
-    """Attention each genus receives in ``model``'s network over the
-    samples of ``table``."""
-    sentences = sentences_of(table, taxonomy, model,
-                             params["drop_unmapped"])
-    return clf.attention_importance(
-        Engine(model, device=params["device"], threads=params["threads"]),
-        sentences)
+    return (estimator, importance, made[strategy][0], summary, accuracy,
+            made[strategy][1], heatmap, *made["forest"], *made["probe"])
 
 
 def start_model(model):
@@ -143,14 +149,16 @@ def classify_samples_cv(
     labels = class_labels(view.ids(), metadata, params["missing_samples"])
     folds = sample_folds(labels, cv, params["random_state"], groups)
     clf.check_training_sets(labels, folds)
-    results, fold_metadata, _ = prediction.evaluate(
+    results, fold_metadata, _, importance = prediction.evaluate(
         view, taxonomy.view(pd.Series), start_model(model), labels,
         sorted(labels.unique()), prediction.cv_splits(folds), params,
         groups)
     made, accuracy = evaluation_outputs(ctx, results, metadata,
                                         fold_metadata, params["strategy"])
-    return (*made[params["strategy"]], accuracy, *made["forest"],
-            *made["probe"])
+    importance, heatmap = importance_outputs(
+        ctx, table, taxonomy, model, metadata, importance)
+    return (*made[params["strategy"]], accuracy, importance, heatmap,
+            *made["forest"], *made["probe"])
 
 
 def sample_folds(labels, cv, random_state, groups=None):

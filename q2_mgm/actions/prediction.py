@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import qiime2
 
-from ..mgm import fit, strategies
+from ..mgm import fit, importance, strategies
 from ..mgm.engine import Engine
 from ..mgm.labels import sample_labels
 from ..mgm.tokens import genus_table
@@ -45,20 +45,31 @@ def subjects(groups, sample_ids):
 
 
 def fit_predictor(table, taxonomy, targets, model, groups, labels, params):
-    """Fit the strategy of ``params`` on the samples of ``targets``."""
+    """Fit the strategy of ``params`` on the samples of ``targets``; the
+    predictor and its importance of each genus."""
     start = model_or_pretrained(model)
     samples, _ = predictor_samples(table, taxonomy, start,
                                    params["drop_unmapped"], targets.index)
     targets = targets.reindex(samples.sentences.sample_ids)
+    settings = settings_of(params)
     fitted = strategies.fit(
-        params["strategy"], start, samples, targets, settings_of(params),
+        params["strategy"], start, samples, targets, settings,
         labels, params.get("class_weight", "none"),
         subjects(groups, targets.index))
     fitted.manifest["parameters"].update(
         missing_samples=params["missing_samples"],
         drop_unmapped=params["drop_unmapped"],
         groups=None if groups is None else groups.name)
-    return fitted
+    return fitted, importance_of(fitted, samples, targets, settings)
+
+
+def importance_of(fitted, samples, targets, settings):
+    """The fitted predictor's importance of each genus on its training
+    samples (``importance.predictor_importance``)."""
+    log.info("Importance of each genus: %s", importance.measure(fitted))
+    engine = Engine(fitted, settings.device, threads=settings.threads)
+    return importance.predictor_importance(fitted, engine, samples, targets,
+                                           settings.random_state)
 
 
 def predict(table, taxonomy, model, drop_unmapped, batch_size, device,
@@ -117,7 +128,7 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
     methods = [strategy] + [b for b in strategies.BASELINES
                             if b != strategy]
     out = {method: [] for method in methods}
-    folds, models = [], []
+    folds, models, importances = [], [], []
     for name, train, test in checked:
         for method in methods:
             log.info("Fold %s of %d: fitting %s on %d samples", name,
@@ -131,13 +142,17 @@ def evaluate(table, taxonomy, model, targets, labels, splits, params,
                 fitted, engine, samples.subset(test)))
             if method == strategy:
                 models.append(fitted)
+                importances.append(importance_of(
+                    fitted, samples.subset(train), targets.iloc[train],
+                    settings))
                 folds.append(fold_metadata_of(fitted, genera, ids[test],
                                               name))
     fold_metadata = pd.concat(folds).rename_axis("sample-id")
     if strategy != "blend":
         fold_metadata = fold_metadata.drop(columns=WEIGHT_COLUMN)
     return ({m: pd.concat(p) for m, p in out.items()},
-            qiime2.Metadata(fold_metadata), models)
+            qiime2.Metadata(fold_metadata), models,
+            importance.mean_importance(importances))
 
 
 def seen_splits(samples, splits, drop_unmapped):

@@ -108,7 +108,7 @@ def fit_regressor(table: biom.Table, taxonomy: pd.Series,
                   random_state: int = FIT.random_state,
                   missing_samples: str = "error",
                   drop_unmapped: bool = False, device: str = FIT.device,
-                  threads: int = FIT.threads) -> MGMModel:
+                  threads: int = FIT.threads) -> (MGMModel, pd.DataFrame):
     values = numeric_values(table.ids(), metadata, missing_samples,
                             "Fitting a regressor")
     return prediction.fit_predictor(table, taxonomy, values, model, groups,
@@ -157,15 +157,17 @@ def regress_samples(
     train, test = splits.holdout_split(
         values, test_size, params["random_state"],
         None if groups is None else groups.to_series(), classes=False)
-    results, folds, models = prediction.evaluate(
+    results, folds, models, importance = prediction.evaluate(
         view, taxonomy.view(pd.Series), start_model(model), values, None,
         [("test", train, test)], params, groups)
     made, accuracy = evaluation_outputs(ctx, results, metadata, folds,
                                         params["strategy"])
     estimator = ctx.make_artifact("MGMModel[Regressor]", models[0])
     summary, = summarize(model=estimator)
-    return (estimator, made[params["strategy"]], summary, accuracy,
-            made["forest"], made["probe"])
+    return (estimator, ctx.make_artifact("FeatureData[Importance]",
+                                         importance),
+            made[params["strategy"]], summary, accuracy, made["forest"],
+            made["probe"])
 
 
 def regress_samples_cv(
@@ -182,12 +184,14 @@ def regress_samples_cv(
     values = numeric_values(view.ids(), metadata, params["missing_samples"],
                             f"{cv}-fold cross-validation")
     folds = sample_folds(values, cv, params["random_state"], groups)
-    results, fold_metadata, _ = prediction.evaluate(
+    results, fold_metadata, _, importance = prediction.evaluate(
         view, taxonomy.view(pd.Series), start_model(model), values, None,
         prediction.cv_splits(folds), params, groups)
     made, accuracy = evaluation_outputs(ctx, results, metadata,
                                         fold_metadata, params["strategy"])
-    return made[params["strategy"]], accuracy, made["forest"], made["probe"]
+    return (made[params["strategy"]], accuracy,
+            ctx.make_artifact("FeatureData[Importance]", importance),
+            made["forest"], made["probe"])
 
 
 def sample_folds(values, cv, random_state, groups=None):

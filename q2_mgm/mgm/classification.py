@@ -1,7 +1,6 @@
 """What sample classification asks of its labels, splits and models."""
 import math
 
-from . import interpretation as interpret
 from . import splits
 
 
@@ -72,15 +71,3 @@ def cv_folds(labels, folds, random_state, groups=None):
     """Stratified folds (1..``folds``); groups stay within one fold."""
     check_class_sizes(labels, folds, f"{folds}-fold cross-validation")
     return splits.cv_folds(labels, folds, random_state, groups)
-
-
-def attention_importance(engine, sentences):
-    """Mean attention each genus receives where it occurs (``g__Name``).
-
-    The same quantity as ``attention-importance`` without groups, most
-    attended first.
-    """
-    vocabulary = engine.model.vocabulary
-    received = interpret.attention(engine, sentences, vocabulary)
-    return interpret.AttentionTotals(vocabulary).add(
-        received).importance()[["importance"]]

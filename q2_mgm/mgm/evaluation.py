@@ -159,10 +159,12 @@ def bootstrap_difference(task, truth, first, second, random_state=0):
 
 def compare(task, truth, methods, folds, random_state=0):
     """Paired comparison of the first method with each other one on the
-    primary score: mean difference over folds, folds won, a sign-flip
-    permutation p over folds and a bootstrap interval over samples."""
+    primary score: the difference (mean over folds), and over several
+    folds the folds won and a sign-flip permutation p over folds, and a
+    bootstrap interval over samples."""
     metric = PRIMARY[task]
     names = list(methods)
+    several = folds.nunique() > 1
     per_fold = {name: np.array([score(task, truth, methods[name].loc[ids]
                                       )[metric]
                                 for _, ids in by_fold(folds)])
@@ -173,14 +175,25 @@ def compare(task, truth, methods, folds, random_state=0):
         finite = difference[np.isfinite(difference)]
         low, high = bootstrap_difference(task, truth, methods[names[0]],
                                          methods[other], random_state)
-        rows.append({
-            "compared with": other,
-            f"{metric} difference (mean of folds)": _mean(finite),
-            "folds better": f"{int((finite > 0).sum())} of {len(finite)}",
-            "sign-flip p (folds)": sign_flip_p(finite),
-            "95% interval (bootstrap of samples)":
-                f"{low:+.3f} to {high:+.3f}"})
+        row = {"compared with": other}
+        if several:
+            row.update({
+                f"{metric} difference (mean of folds)": _mean(finite),
+                "folds better": f"{int((finite > 0).sum())} of "
+                                f"{len(finite)}",
+                "sign-flip p (folds)": sign_flip_p(finite)})
+        else:
+            row[f"{metric} difference"] = _mean(finite)
+        row[INTERVAL] = interval_text(low, high)
+        rows.append(row)
     return pd.DataFrame(rows).set_index("compared with")
+
+
+INTERVAL = "95% interval (bootstrap of samples)"
+
+
+def interval_text(low, high):
+    return f"{low:+.3f} to {high:+.3f}"
 
 
 def sign_flip_p(differences):
@@ -196,9 +209,24 @@ def sign_flip_p(differences):
     return float(np.mean(flipped >= abs(differences.sum()) - 1e-12))
 
 
+def difference_interval(task, truth, methods, first, second):
+    """Bootstrap interval of ``first`` minus ``second``, drawn as
+    ``compare`` draws it (against the first method, negated when that
+    one is ``second``)."""
+    lead = next(iter(methods))
+    if second == lead:
+        low, high = bootstrap_difference(task, truth, methods[lead],
+                                         methods[first])
+        return -high, -low
+    return bootstrap_difference(task, truth, methods[first],
+                                methods[second])
+
+
 def verdict(task, truth, methods, folds):
     """In words: which method scored best on the primary score and by how
-    much; returns the text and each method's mean over folds."""
+    much, a winner named only where the bootstrap interval of its
+    difference excludes 0; returns the text and each method's score (mean
+    over folds, or on the single test set)."""
     metric = PRIMARY[task]
     means = {name: _mean([score(task, truth, p.loc[ids])[metric]
                           for _, ids in by_fold(folds)])
@@ -208,23 +236,23 @@ def verdict(task, truth, methods, folds):
     best, runner = ranked[0], ranked[1]
     first = next(iter(methods))
     where = (f"mean of {folds.nunique()} folds" if folds.nunique() > 1
-             else "held-out test samples")
-    margin = means[best] - means[runner]
-    if margin < 0.0005:
-        text = (f"{best} and {runner} tied on {metric} ({means[best]:.3f}, "
-                f"{where}).")
-        second = SECONDARY[task]
-        values = {name: np.mean([score(task, truth, p.loc[ids])[second]
-                                 for _, ids in by_fold(folds)])
-                  for name, p in methods.items()}
-        text += " On " + second + ": " + ", ".join(
-            f"{name} {value:.3f}" for name, value in values.items()) + "."
-    else:
+             else f"on the {len(folds)} held-out test samples")
+    low, high = difference_interval(task, truth, methods, best, runner)
+    if low > 0:
         text = (f"{best} scored the highest {metric} ({means[best]:.3f}, "
-                f"{where}), {margin:.3f} above {runner} "
-                f"({means[runner]:.3f}).")
-    if best != first and means[best] - means[first] >= 0.0005:
+                f"{where}), {means[best] - means[runner]:.3f} above "
+                f"{runner} ({means[runner]:.3f}); the 95% interval of the "
+                f"difference, {interval_text(low, high)}, excludes 0.")
+    else:
+        text = (f"The data cannot tell {best} and {runner} apart on "
+                f"{metric}: {best} {means[best]:.3f}, {runner} "
+                f"{means[runner]:.3f} ({where}), and the 95% interval of "
+                f"the difference, {interval_text(low, high)}, includes 0.")
+    if first not in (best, runner):
+        low, high = difference_interval(task, truth, methods, best, first)
         text += (f" {first}, the method chosen for this run, scored "
-                 f"{means[first]:.3f}: {best} beat it by "
-                 f"{means[best] - means[first]:.3f}.")
+                 f"{means[first]:.3f}; the interval of {best}'s difference "
+                 f"from it, {interval_text(low, high)}, "
+                 + ("excludes 0: it is worse." if low > 0
+                    else "includes 0."))
     return text, means

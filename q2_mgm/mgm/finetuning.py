@@ -89,7 +89,7 @@ def probe_head(network, engine, sentences, positions, targets, n_classes,
     splits = inner_splits(targets[positions], n_classes is not None,
                           random_state, None if groups is None
                           else np.asarray(groups)[positions])
-    fitted = heads.fit_penalised(
+    fitted, _ = heads.fit_penalised(
         "regression" if n_classes is None else "classification", states,
         targets[positions], splits,
         None if class_weight == "none" or n_classes is None else "balanced",

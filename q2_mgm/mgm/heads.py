@@ -40,14 +40,21 @@ SOLVER_WARNINGS = (r"The line search algorithm did not converge|"
 
 def fit_forest(features, targets, task, random_state, threads=1):
     """A random forest of ``FOREST_TREES`` trees, otherwise scikit-learn's
-    defaults (q2-sample-classifier's estimator)."""
+    defaults (q2-sample-classifier's estimator), with its out-of-bag
+    score (accuracy, or R²), which leaves the trees as they are."""
     cls = RandomForestClassifier if task == "classification" \
         else RandomForestRegressor
     # The number of jobs does not change the trees (their seeds are drawn
     # first), only the time.
     forest = cls(n_estimators=FOREST_TREES, random_state=random_state,
-                 n_jobs=threads or available_cores())
-    return forest.fit(features, targets)
+                 n_jobs=threads or available_cores(), oob_score=True)
+    with warnings.catch_warnings():
+        # Few samples: some may be in every tree's bootstrap sample.
+        warnings.filterwarnings("ignore", message="Some inputs do not have "
+                                "OOB scores")
+        warnings.filterwarnings("ignore", message="invalid value",
+                                category=RuntimeWarning)
+        return forest.fit(features, targets)
 
 
 def forest_arrays(forest):
@@ -64,7 +71,12 @@ def forest_arrays(forest):
     values = np.concatenate([t.value[:, 0, :] for t in trees])
     if isinstance(forest, RandomForestClassifier):
         values = values / values.sum(1, keepdims=True)
-    return {"forest.roots": torch.as_tensor(starts, dtype=torch.int64),
+    oob = getattr(forest, "oob_score_", np.nan)
+    scored = {"forest.oob_score": torch.tensor([float(oob)],
+                                               dtype=torch.float64)} \
+        if np.isfinite(oob) else {}
+    return {**scored,
+            "forest.roots": torch.as_tensor(starts, dtype=torch.int64),
             "forest.left": torch.as_tensor(children("children_left")),
             "forest.right": torch.as_tensor(children("children_right")),
             "forest.feature": torch.as_tensor(np.concatenate(
@@ -120,7 +132,7 @@ def fit_penalised(task, features, targets, splits, class_weight=None,
                   fit_intercept=True):
     """The linear model whose penalty gives the lowest out-of-fold loss
     over ``splits`` (log loss, or squared error, of all held-out samples
-    pooled), refitted on every sample."""
+    pooled), refitted on every sample, and the loss of each penalty."""
     targets = np.asarray(targets)
     features = np.asarray(features, dtype=np.float64)
     classes = np.unique(targets) if task == "classification" else None
@@ -149,17 +161,25 @@ def fit_penalised(task, features, targets, splits, class_weight=None,
                           labels=classes))
     best = min(PENALTIES[task], key=losses.get)
     return fitted(penalised(task, best, class_weight, fit_intercept),
-                  features, targets)
+                  features, targets), losses
 
 
 def fit_linear(features, targets, task, splits, class_weight=None):
     """Standardise, then logistic (classification) or ridge (regression)
-    regression, its penalty chosen by cross-validation over ``splits``."""
+    regression, its penalty chosen by cross-validation over ``splits``
+    (stored: the chosen penalty, the out-of-fold loss of each penalty and
+    the number of folds)."""
     features = np.asarray(features, dtype=np.float64)
     scaler = StandardScaler().fit(features)
-    model = fit_penalised(task, scaler.transform(features), targets, splits,
-                          class_weight)
-    return {"linear.mean": torch.as_tensor(scaler.mean_),
+    model, losses = fit_penalised(task, scaler.transform(features), targets,
+                                  splits, class_weight)
+    return {"linear.penalty": torch.tensor(
+                [model.C if task == "classification" else model.alpha],
+                dtype=torch.float64),
+            "linear.losses": torch.tensor(
+                [losses[p] for p in PENALTIES[task]], dtype=torch.float64),
+            "linear.folds": torch.tensor([len(splits)]),
+            "linear.mean": torch.as_tensor(scaler.mean_),
             "linear.scale": torch.as_tensor(scaler.scale_),
             "linear.coef": torch.as_tensor(np.atleast_2d(model.coef_)),
             "linear.intercept": torch.as_tensor(

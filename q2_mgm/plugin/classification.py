@@ -8,6 +8,7 @@ from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, Metadata,
                            Visualization)
 
 from ..actions import classification as actions
+from ..mgm.importance import PERMUTED_GENERA, REPEATS
 from ..mgm.strategies import STRATEGIES
 from ..visualizers import evaluation, training
 from .parameters import (ANY_MODEL, ENGINE_DESCRIPTIONS,
@@ -97,13 +98,37 @@ RUNTIME = ("On 2 CPU cores, the default strategy takes seconds to a minute "
            "'ensemble') takes about {} minutes on the 139 mouse samples of "
            "the example data (sentences of 13-25 tokens), and longer on "
            "longer sentences.")
+IMPORTANCE = ("feature_importance", FeatureData[Importance])
 IMPORTANCE_DESCRIPTION = (
-    "Attention each genus receives in the classifier's network (averaged "
-    "over layers and heads, then over the training samples that contain "
-    "the genus; for strategies that do not fine-tune MGM, the pretrained "
-    "network's attention). Feature IDs are MGM genus tokens such as "
-    "'g__Bacteroides', so q2-sample-classifier's heatmap needs a table "
-    "whose features are named the same way: collapse-genera makes one.")
+    "The fitted {kind}'s own importance of each genus, one column "
+    "'importance' (highest first), as q2-sample-classifier writes it. "
+    "Strategy 'forest': the random forest's impurity importance (mean "
+    "decrease in impurity, summing to 1). Strategies with MGM: "
+    "permutation importance on the training samples, the rise in the "
+    "{kind}'s {loss} when one genus's abundances are shuffled among the "
+    "samples ({repeats}; only the {genera} genera present "
+    "in the most training samples are measured; near 0 or below: the "
+    "{kind} does not rely on the genus); the blend's is that of its mixed "
+    "prediction. "
+    "Feature IDs are MGM genus tokens such as 'g__Bacteroides', as "
+    "collapse-genera names the genera of a table, so "
+    "q2-sample-classifier's heatmap reads it with that table. The "
+    "attention MGM gives each genus is a different quantity: "
+    "attention-importance.")
+SHUFFLES = ("one shuffle" if REPEATS == 1
+            else f"the mean of {REPEATS} shuffles")
+CLASSIFIER_IMPORTANCE = IMPORTANCE_DESCRIPTION.format(
+    kind="classifier", loss="log loss", repeats=SHUFFLES,
+    genera=PERMUTED_GENERA)
+CV_IMPORTANCE = (
+    "The mean over the folds' {kind}s of each one's importance of each "
+    "genus (a genus one of them did not rank counts as 0 there). ")
+HEATMAP = ("heatmap", Visualization)
+HEATMAP_DESCRIPTION = (
+    "q2-sample-classifier's heatmap of the genus table (collapse-genera) "
+    "with the 50 genera of highest feature_importance, samples summed per "
+    "class, as its classify-samples draws it (a relative-frequency table "
+    "is drawn in parts per million).")
 
 
 # --- registration -----------------------------------------------------------
@@ -111,14 +136,15 @@ plugin.methods.register_function(
     function=actions.fit_classifier,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **GROUPS, **FIT_PARAMETERS},
-    outputs=[("classifier", MGMModel[Classifier])],
+    outputs=[("classifier", MGMModel[Classifier]), IMPORTANCE],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
                             **FIT_DESCRIPTIONS},
     output_descriptions={
         "classifier": "The classifier, with its strategy, class labels, "
                       "settings and (when MGM was fine-tuned) per-epoch "
-                      "losses."},
+                      "losses.",
+        "feature_importance": CLASSIFIER_IMPORTANCE},
     name="Fit a sample classifier with MGM",
     description=(
         "Fit a classifier of a categorical sample property with one of "
@@ -200,23 +226,23 @@ plugin.pipelines.register_function(
     function=actions.classify_samples,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **GROUPS, **TEST_SIZE, **FIT_PARAMETERS},
-    outputs=[("sample_estimator", MGMModel[Classifier]),
-             ("feature_importance", FeatureData[Importance]),
+    outputs=[("sample_estimator", MGMModel[Classifier]), IMPORTANCE,
              ("predictions", PREDICTIONS),
              ("training_summary", Visualization),
              ("accuracy_results", Visualization),
-             ("probabilities", PROBABILITIES), *BASELINE_OUTPUTS],
+             ("probabilities", PROBABILITIES), HEATMAP, *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
                             **TEST_SIZE_DESCRIPTION,
                             **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "sample_estimator": "The classifier fitted on the training samples.",
-        "feature_importance": IMPORTANCE_DESCRIPTION,
+        "feature_importance": CLASSIFIER_IMPORTANCE,
         "predictions": "Predicted class of each test sample.",
         "training_summary": "How the classifier was fitted.",
         "accuracy_results": COMPARISON_DESCRIPTION,
         "probabilities": "Class probabilities of each test sample.",
+        "heatmap": HEATMAP_DESCRIPTION,
         **BASELINE_DESCRIPTIONS},
     name="Train and test an MGM sample classifier beside the baselines",
     description=(
@@ -234,13 +260,17 @@ plugin.pipelines.register_function(
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**LABELS, **GROUPS, **CV_PARAMETERS, **FIT_PARAMETERS},
     outputs=[("predictions", PREDICTIONS), ("probabilities", PROBABILITIES),
-             ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
+             ("accuracy_results", Visualization), IMPORTANCE, HEATMAP,
+             *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**LABELS_DESCRIPTION, **GROUPS_DESCRIPTION,
                             **CV_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         **PREDICTION_DESCRIPTIONS,
         "accuracy_results": COMPARISON_DESCRIPTION,
+        "feature_importance": CV_IMPORTANCE.format(kind="classifier")
+        + CLASSIFIER_IMPORTANCE,
+        "heatmap": HEATMAP_DESCRIPTION,
         **BASELINE_DESCRIPTIONS},
     name="Cross-validate an MGM sample classifier beside the baselines",
     description=(

@@ -56,7 +56,7 @@ def days():
 
 @functools.cache
 def classifier_factory():
-    classifier, = actions().fit_classifier(
+    classifier, _ = actions().fit_classifier(
         table_factory(), taxonomy_factory(), diet(), groups=mice())
     return classifier
 
@@ -81,7 +81,7 @@ def cv_probe_probabilities_factory():
 
 @functools.cache
 def regressor_factory():
-    regressor, = actions().fit_regressor(
+    regressor, _ = actions().fit_regressor(
         table_factory(), taxonomy_factory(), days(), groups=mice())
     return regressor
 
@@ -240,7 +240,8 @@ def collapse_genera_example(use):
 
 def fit_classifier_example(use):
     run(use, "fit_classifier", grouped_inputs(use),
-        {"classifier": "diet_classifier"})
+        {"classifier": "diet_classifier",
+         "feature_importance": "diet_importance"})
 
 
 def predict_classification_example(use):
@@ -263,7 +264,7 @@ def classify_samples_example(use):
          "feature_importance": "feature_importance",
          "predictions": "predictions", "training_summary": "training_summary",
          "accuracy_results": "accuracy_results",
-         "probabilities": "probabilities",
+         "probabilities": "probabilities", "heatmap": "heatmap",
          "forest_predictions": "forest_predictions",
          "forest_probabilities": "forest_probabilities",
          "probe_predictions": "probe_predictions",
@@ -275,6 +276,7 @@ def classify_samples_cv_example(use):
         {"predictions": "cv_predictions",
          "probabilities": "cv_probabilities",
          "accuracy_results": "cv_accuracy",
+         "feature_importance": "cv_importance", "heatmap": "cv_heatmap",
          "forest_predictions": "cv_forest_predictions",
          "forest_probabilities": "cv_forest_probabilities",
          "probe_predictions": "cv_probe_predictions",
@@ -298,7 +300,8 @@ def summarize_cross_validation_example(use):
 
 def fit_regressor_example(use):
     run(use, "fit_regressor", timed_inputs(use),
-        {"regressor": "day_regressor"})
+        {"regressor": "day_regressor",
+         "feature_importance": "day_importance"})
 
 
 def predict_regression_example(use):
@@ -311,6 +314,7 @@ def predict_regression_example(use):
 def regress_samples_example(use):
     run(use, "regress_samples", timed_inputs(use),
         {"sample_estimator": "day_estimator",
+         "feature_importance": "day_estimator_importance",
          "predictions": "predicted_days",
          "training_summary": "day_training_summary",
          "accuracy_results": "day_accuracy",
@@ -321,6 +325,7 @@ def regress_samples_example(use):
 def regress_samples_cv_example(use):
     run(use, "regress_samples_cv", {**timed_inputs(use), "cv": 3},
         {"predictions": "cv_days", "accuracy_results": "cv_day_accuracy",
+         "feature_importance": "cv_day_importance",
          "forest_predictions": "cv_forest_days",
          "probe_predictions": "cv_probe_days"})
 

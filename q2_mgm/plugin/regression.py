@@ -5,9 +5,12 @@ from qiime2.plugin import Bool, Float, Int, MetadataColumn, Numeric, Range, \
     Visualization
 
 from ..actions import regression as actions
+from ..mgm.importance import PERMUTED_GENERA
 from ..visualizers import evaluation
-from .classification import (CITATIONS, GROUPS, GROUPS_DESCRIPTION,
-                             REPORT_DESCRIPTIONS, REPORT_PARAMETERS, RUNTIME,
+from .classification import (CITATIONS, CV_IMPORTANCE, GROUPS,
+                             GROUPS_DESCRIPTION, IMPORTANCE,
+                             IMPORTANCE_DESCRIPTION, REPORT_DESCRIPTIONS,
+                             REPORT_PARAMETERS, RUNTIME, SHUFFLES,
                              START_DESCRIPTION, START_MODEL)
 from .parameters import (ENGINE_DESCRIPTIONS, ENGINE_PARAMETERS,
                          EVALUATION_DROP_DESCRIPTION, FIT_DESCRIPTIONS,
@@ -36,6 +39,9 @@ TEST_SIZE_DESCRIPTION = {
                  "samples are needed to score it."}
 CV_PARAMETERS = {"cv": Int % Range(2, None)}
 CV_DESCRIPTIONS = {"cv": "Number of cross-validation folds."}
+REGRESSOR_IMPORTANCE = IMPORTANCE_DESCRIPTION.format(
+    kind="regressor", loss="1 - R²", repeats=SHUFFLES,
+    genera=PERMUTED_GENERA)
 BASELINE_OUTPUTS = [("forest_predictions", PREDICTIONS),
                     ("probe_predictions", PREDICTIONS)]
 BASELINE_DESCRIPTIONS = {
@@ -56,13 +62,14 @@ plugin.methods.register_function(
     function=actions.fit_regressor,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**VALUES, **GROUPS, **REGRESSION_PARAMETERS},
-    outputs=[("regressor", MGMModel[Regressor])],
+    outputs=[("regressor", MGMModel[Regressor]), IMPORTANCE],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**VALUES_DESCRIPTION, **GROUPS_DESCRIPTION,
                             **DESCRIPTIONS},
     output_descriptions={
         "regressor": "The regressor, with its strategy, settings and (when "
-                     "MGM was fine-tuned) per-epoch losses."},
+                     "MGM was fine-tuned) per-epoch losses.",
+        "feature_importance": REGRESSOR_IMPORTANCE},
     name="Fit a regressor of a numeric sample property with MGM",
     description=(
         "Fit a predictor of a numeric sample property with one of the "
@@ -122,7 +129,7 @@ plugin.pipelines.register_function(
     function=actions.regress_samples,
     inputs={**TABLE_INPUTS, **START_MODEL},
     parameters={**VALUES, **GROUPS, **TEST_SIZE, **REGRESSION_PARAMETERS},
-    outputs=[("sample_estimator", MGMModel[Regressor]),
+    outputs=[("sample_estimator", MGMModel[Regressor]), IMPORTANCE,
              ("predictions", PREDICTIONS),
              ("training_summary", Visualization),
              ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
@@ -132,6 +139,7 @@ plugin.pipelines.register_function(
                             **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "sample_estimator": "The regressor fitted on the training samples.",
+        "feature_importance": REGRESSOR_IMPORTANCE,
         "predictions": "Predicted value of each test sample.",
         "training_summary": "How the regressor was fitted.",
         "accuracy_results": COMPARISON_DESCRIPTION,
@@ -152,13 +160,16 @@ plugin.pipelines.register_function(
     parameters={**VALUES, **GROUPS, **CV_PARAMETERS,
                 **REGRESSION_PARAMETERS},
     outputs=[("predictions", PREDICTIONS),
-             ("accuracy_results", Visualization), *BASELINE_OUTPUTS],
+             ("accuracy_results", Visualization), IMPORTANCE,
+             *BASELINE_OUTPUTS],
     input_descriptions={**TABLE_DESCRIPTIONS, **START_DESCRIPTION},
     parameter_descriptions={**VALUES_DESCRIPTION, **GROUPS_DESCRIPTION,
                             **CV_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS},
     output_descriptions={
         "predictions": "Out-of-fold predicted value of each sample.",
         "accuracy_results": COMPARISON_DESCRIPTION,
+        "feature_importance": CV_IMPORTANCE.format(kind="regressor")
+        + REGRESSOR_IMPORTANCE,
         **BASELINE_DESCRIPTIONS},
     name="Cross-validate an MGM regressor beside the baselines",
     description=(

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import qiime2
 from qiime2.plugins.mgm.actions import (classify_samples,
-                                        classify_samples_cv, fit_classifier,
+                                        classify_samples_cv, collapse_genera,
+                                        fit_classifier,
                                         predict_classification,
                                         summarize_training)
 from qiime2.plugins.sample_classifier.actions import (confusion_matrix,
@@ -22,7 +23,6 @@ from ..mgm import classification as clf
 from ..mgm import finetuning
 from ..actions.embedding import pretrained_model
 from ..mgm.model import MGMModel
-from ..mgm.tokens import genus_table
 from . import _data
 
 FAST = {"strategy": "fine-tune", "epochs": 2, "batch_size": 8,
@@ -62,8 +62,8 @@ def views(data):
 @pytest.fixture(scope="module")
 def fitted(data):
     table, taxonomy, metadata = data
-    classifier, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
-                                 **FAST)
+    classifier, _ = fit_classifier(table, taxonomy,
+                                   metadata.get_column("diet"), **FAST)
     return classifier
 
 
@@ -127,8 +127,8 @@ def test_predictions_and_probabilities(data, predicted):
 
 def test_fit_is_deterministic_on_cpu(data, fitted, predicted):
     table, taxonomy, metadata = data
-    again, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
-                            **FAST)
+    again, _ = fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                              **FAST)
     first = predicted.probabilities.view(pd.DataFrame)
     second = predict_classification(table, taxonomy, again, device="cpu"
                                     ).probabilities.view(pd.DataFrame)
@@ -140,9 +140,9 @@ def test_classifier_with_other_labels_gets_a_new_head(data, fitted):
     mouse_group = column(metadata, "mouseID").to_series().isin(
         ["PM1", "PM2", "PM3", "PM4", "PM5", "PM6"]).map(
         {True: "early", False: "late"})
-    again, = fit_classifier(table, taxonomy,
-                            qiime2.CategoricalMetadataColumn(mouse_group),
-                            model=fitted, **{**FAST, "epochs": 1})
+    again, _ = fit_classifier(table, taxonomy,
+                              qiime2.CategoricalMetadataColumn(mouse_group),
+                              model=fitted, **{**FAST, "epochs": 1})
     manifest = again.view(MGMModel).manifest
     assert manifest["labels"] == ["early", "late"]
     assert manifest["start_model"] == {
@@ -164,10 +164,6 @@ def test_classify_samples_outputs(data, pipeline):
     assert len(predictions) == 9  # a quarter of 36, rounded up
     assert str(pipeline.sample_estimator.type) == "MGMModel[Classifier]"
     assert str(pipeline.probabilities.type) == "SampleData[Probabilities]"
-    importance = pipeline.feature_importance.view(pd.DataFrame)
-    assert list(importance.columns) == ["importance"]
-    assert importance.index.str.startswith("g__").all()
-    assert (importance["importance"] > 0).all()
     baselines = {"forest": pipeline.forest_predictions,
                  "probe": pipeline.probe_predictions}
     for name, result in baselines.items():
@@ -184,24 +180,32 @@ def test_classify_samples_outputs(data, pipeline):
         assert text in report
 
 
-def test_importance_works_with_the_sample_classifier_heatmap(
-        data, views, pipeline):
-    table, taxonomy, metadata = views
-    genera = genus_table(table, taxonomy, _data.pretrained().vocabulary)
-    names = np.array(_data.pretrained().vocabulary.genus_tokens)
-    genus_view = biom.Table(genera.counts.T.toarray(),
-                            names[genera.genus_positions],
-                            list(genera.sample_ids))
-    genus_artifact = qiime2.Artifact.import_data("FeatureTable[Frequency]",
-                                                 genus_view)
-    result = heatmap(genus_artifact, pipeline.feature_importance,
-                     sample_metadata=metadata.get_column("diet"),
-                     group_samples=True, feature_count=10)
-    page = export_page(result.heatmap)
-    top = pipeline.feature_importance.view(pd.DataFrame).index[0]
-    assert "heatmap" in page.lower()
-    assert top in set(result.filtered_table.view(biom.Table).ids(
+def assert_heatmap_picks_the_top(importance, genera, metadata, count=5):
+    """q2-sample-classifier's heatmap draws the ``count`` genera that the
+    importance artifact ranks highest (any of those tied at the edge)."""
+    values = importance.view(pd.DataFrame)
+    assert list(values.columns) == ["importance"]
+    assert values["importance"].is_monotonic_decreasing
+    assert values.index.str.startswith("g__").all()
+    drawn = heatmap(genera, importance, sample_metadata=metadata,
+                    group_samples=True, feature_count=count)
+    picked = set(drawn.filtered_table.view(biom.Table).ids(
         axis="observation"))
+    edge = values["importance"].iloc[count - 1]
+    assert len(picked) == count
+    assert set(values.index[values["importance"] > edge]) <= picked
+    assert picked <= set(values.index[values["importance"] >= edge])
+    assert "heatmap" in export_page(drawn.heatmap).lower()
+
+
+def test_pipeline_importance_drives_the_sample_classifier_heatmap(
+        data, pipeline):
+    table, taxonomy, metadata = data
+    genera, = collapse_genera(table=table, taxonomy=taxonomy)
+    assert_heatmap_picks_the_top(pipeline.feature_importance, genera,
+                                 metadata.get_column("diet"), count=10)
+    assert str(pipeline.heatmap.type) == "Visualization"
+    assert "heatmap" in export_page(pipeline.heatmap).lower()
 
 
 def test_classify_samples_cv_keeps_mice_in_one_fold(data, tmp_path):
@@ -225,6 +229,9 @@ def test_classify_samples_cv_keeps_mice_in_one_fold(data, tmp_path):
     assert "mean of folds" in html and "ROC-AUC" in html
     assert "RandomForest (genus table)" in html and "sign-flip" in html
     assert (tmp_path / "roc.png").exists()
+    assert "heatmap" in export_page(result.heatmap).lower()
+    importance = result.feature_importance.view(pd.DataFrame)
+    assert importance["importance"].is_monotonic_decreasing
     for name in ("forest", "probe"):
         baseline = getattr(result, f"{name}_probabilities").view(
             pd.DataFrame)
@@ -385,7 +392,7 @@ def test_class_weights():
 
 def test_unweighted_fit_without_validation(data):
     table, taxonomy, metadata = data
-    classifier, = fit_classifier(
+    classifier, _ = fit_classifier(
         table, taxonomy, metadata.get_column("diet"), class_weight="none",
         validation_fraction=0.0, **{**FAST, "epochs": 1})
     manifest = classifier.view(MGMModel).manifest

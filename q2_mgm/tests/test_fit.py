@@ -181,8 +181,8 @@ def test_importance_share_is_the_forests_importance(data, forest):  # noqa
 
 def test_a_probe_knows_its_training_genera(data):  # noqa: F811
     table, taxonomy, metadata = data
-    probe, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
-                            strategy="probe")
+    probe, _ = fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                              strategy="probe")
     model = probe.view(MGMModel)
     genera = genus_table(table.view(biom.Table), taxonomy.view(pd.Series),
                          model.vocabulary)
@@ -196,8 +196,8 @@ def test_a_probe_knows_its_training_genera(data):  # noqa: F811
 
 def test_regression_reports_its_fit(data):  # noqa: F811
     table, taxonomy, metadata = data
-    regressor, = fit_regressor(table, taxonomy,
-                               metadata.get_column("relativeTime"))
+    regressor, _ = fit_regressor(table, taxonomy,
+                                 metadata.get_column("relativeTime"))
     result = predict_regression(table, taxonomy, regressor)
     table_fit = result.predictor_fit.view(pd.DataFrame)
     assert set(table_fit.index) == set(
@@ -217,7 +217,7 @@ def test_regression_targets_of_any_scale(data, strategy):  # noqa: F811
     days = metadata.to_dataframe()["relativeTime"].astype(float)
     predicted = {}
     for scale in (1.0, 1e40, 1e-40):
-        regressor, = fit_regressor(
+        regressor, _ = fit_regressor(
             table, taxonomy, qiime2.NumericMetadataColumn(days * scale),
             strategy=strategy)
         predicted[scale] = predict_regression(

@@ -55,7 +55,8 @@ def test_probe_is_solved_to_its_optimum(mouse):
     scaled = (embeddings - embeddings.mean(0)) / embeddings.std(0)
     targets = metadata["diet"].to_numpy()
     folds = splits.kfold(len(targets), 5, 0, targets)
-    model = heads.fit_penalised("classification", scaled, targets, folds)
+    model, _ = heads.fit_penalised("classification", scaled, targets,
+                                   folds)
     positive = (targets == model.classes_[1]).astype(float)
     features = scaled.astype(np.float64)
     residual = model.predict_proba(features)[:, 1] - positive

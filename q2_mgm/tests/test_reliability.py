@@ -91,9 +91,9 @@ _CACHE = {}
 def blend_classifier():
     if "blend" not in _CACHE:
         table, taxonomy, metadata = _CACHE["data"]
-        _CACHE["blend"], = A.fit_classifier(table, taxonomy,
-                                            metadata.get_column("diet"),
-                                            strategy="blend")
+        _CACHE["blend"], _ = A.fit_classifier(table, taxonomy,
+                                              metadata.get_column("diet"),
+                                              strategy="blend")
     return _CACHE["blend"]
 
 

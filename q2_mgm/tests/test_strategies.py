@@ -1,4 +1,6 @@
 """Strategies, baselines and regression: checked against scikit-learn."""
+import html
+
 import biom
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ from qiime2.plugins.mgm.actions import (classify_samples_cv,
                                         predict_classification,
                                         predict_regression,
                                         regress_samples_cv,
+                                        summarize_cross_validation,
                                         summarize_training)
 from qiime2.plugins.sample_classifier.actions import scatterplot
 from sklearn.ensemble import RandomForestClassifier
@@ -67,7 +70,7 @@ def test_stored_linear_model_predicts_as_scikit_learn(classes):
     splits_ = splits.kfold(50, 5, 0, None if classes is None else targets)
     arrays = heads.fit_linear(features, targets, task, splits_)
     scaled = (features - features.mean(0)) / features.std(0)
-    model = heads.fit_penalised(task, scaled, targets, splits_)
+    model, _ = heads.fit_penalised(task, scaled, targets, splits_)
     assert isinstance(model, LogisticRegression if classes else Ridge)
     expected = (model.predict(scaled) if classes is None
                 else model.predict_proba(scaled))
@@ -80,9 +83,9 @@ def test_forest_strategy_equals_a_plain_random_forest(views,
     """fit-classifier/predict-classification with 'forest' give what
     scikit-learn's forest gives on the genus relative abundances."""
     table, taxonomy, metadata = views
-    classifier, = fit_classifier(data[0], data[1],
-                                 metadata.get_column("diet"),
-                                 strategy="forest", random_state=4)
+    classifier, _ = fit_classifier(data[0], data[1],
+                                   metadata.get_column("diet"),
+                                   strategy="forest", random_state=4)
     model = classifier.view(mgm_model.MGMModel)
     assert model.manifest["strategy"] == "forest"
     assert model.manifest["weights"] == {"forest": 1.0}
@@ -124,9 +127,9 @@ def test_blend_records_its_choice_and_is_deterministic(
     else:
         assert weight == 1.0
     assert manifest["parameters"]["groups"] == "mouseID"
-    again, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
-                            groups=metadata.get_column("mouseID"),
-                            strategy="blend", random_state=2)
+    again, _ = fit_classifier(table, taxonomy, metadata.get_column("diet"),
+                              groups=metadata.get_column("mouseID"),
+                              strategy="blend", random_state=2)
     first, second = (predict_classification(table, taxonomy, m)
                      .probabilities.view(pd.DataFrame)
                      for m in (blended, again))
@@ -164,9 +167,9 @@ def test_summarize_training_of_a_blend(blended, tmp_path):
 @pytest.mark.parametrize("strategy", ["probe", "lp-ft", "ensemble"])
 def test_each_strategy_fits_and_predicts(data, strategy):  # noqa: F811
     table, taxonomy, metadata = data
-    classifier, = fit_classifier(table, taxonomy,
-                                 metadata.get_column("diet"),
-                                 strategy=strategy, **FAST)
+    classifier, _ = fit_classifier(table, taxonomy,
+                                   metadata.get_column("diet"),
+                                   strategy=strategy, **FAST)
     model = classifier.view(mgm_model.MGMModel)
     assert model.manifest["strategy"] == strategy
     if strategy == "lp-ft":
@@ -181,9 +184,10 @@ def test_each_strategy_fits_and_predicts(data, strategy):  # noqa: F811
 
 def test_frozen_lower_layers_stay_pretrained(data):  # noqa: F811
     table, taxonomy, metadata = data
-    classifier, = fit_classifier(table, taxonomy, metadata.get_column("diet"),
-                                 strategy="fine-tune", freeze_layers=2,
-                                 layer_decay=0.8, warmup_steps=1, **FAST)
+    classifier, _ = fit_classifier(table, taxonomy,
+                                   metadata.get_column("diet"),
+                                   strategy="fine-tune", freeze_layers=2,
+                                   layer_decay=0.8, warmup_steps=1, **FAST)
     tuned = classifier.view(mgm_model.MGMModel).backbone.state_dict()
     pretrained = _data.pretrained().backbone.state_dict()
     assert torch.equal(tuned["h.1.mlp.c_fc.weight"],
@@ -236,8 +240,8 @@ def test_cv_probe_equals_a_probe_fitted_on_each_fold(data):  # noqa: F811
                 folds.index[chosen], inplace=False).remove_empty(
                 "observation", inplace=False))
             for chosen in (folds != fold, folds == fold))
-        probe, = fit_classifier(train, taxonomy, diet, strategy="probe",
-                                random_state=1)
+        probe, _ = fit_classifier(train, taxonomy, diet, strategy="probe",
+                                  random_state=1)
         expected = predict_classification(test, taxonomy, probe
                                           ).probabilities.view(pd.DataFrame)
         np.testing.assert_allclose(found.loc[expected.index].to_numpy(),
@@ -292,7 +296,7 @@ def test_bootstrap_scores_equal_scikit_learn_on_every_draw():
 def test_regression_end_to_end(data, tmp_path):  # noqa: F811
     table, taxonomy, metadata = data
     days = metadata.get_column("relativeTime")
-    regressor, = fit_regressor(table, taxonomy, days, strategy="probe")
+    regressor, _ = fit_regressor(table, taxonomy, days, strategy="probe")
     assert str(regressor.type) == "MGMModel[Regressor]"
     predicted = predict_regression(table, taxonomy, regressor).predictions
     values = predicted.view(pd.Series)
@@ -379,18 +383,102 @@ def test_cli_evaluations_feed_sample_classifier(data, tmp_path):  # noqa: F811
     assert scatter.returncode == 0, scatter.stderr
 
 
-def test_verdict_names_the_winner_and_breaks_ties():
+def test_verdict_names_a_winner_only_when_its_interval_excludes_0():
     truth = pd.Series(list("aabb"), index=list("0123"))
     good = pd.DataFrame({"a": [.9, .8, .3, .2], "b": [.1, .2, .7, .8]},
                         index=truth.index)
-    flat = pd.DataFrame({"a": [.9, .4, .3, .2], "b": [.1, .6, .7, .8]},
+    flat = pd.DataFrame({"a": [.9, .25, .3, .2], "b": [.1, .75, .7, .8]},
                         index=truth.index)
     wrong = good[["b", "a"]].set_axis(["a", "b"], axis=1)
     folds = pd.Series("test", index=truth.index)
     text, _ = evaluation.verdict("classification", truth,
                                  {"chosen": wrong, "baseline": good}, folds)
-    assert text.startswith("baseline scored the highest ROC-AUC (1.000")
-    assert "chosen, the method chosen for this run, scored 0.000" in text
+    assert text.startswith("baseline scored the highest ROC-AUC (1.000, "
+                           "on the 4 held-out test samples), 1.000 above "
+                           "chosen (0.000); the 95% interval of the "
+                           "difference, +1.000 to +1.000, excludes 0.")
     text, _ = evaluation.verdict("classification", truth,
-                                 {"A": good, "B": flat}, folds)
-    assert "tied on ROC-AUC" in text and "A 1.000, B 0.750" in text
+                                 {"A": good, "B": flat, "C": wrong}, folds)
+    table = evaluation.compare("classification", truth,
+                               {"A": good, "B": flat, "C": wrong}, folds)
+    interval = table.loc["B", evaluation.INTERVAL]
+    assert text.startswith(f"The data cannot tell A and B apart on ROC-AUC: "
+                           f"A 1.000, B 0.750 (on the 4 held-out test "
+                           f"samples), and the 95% interval of the "
+                           f"difference, {interval}, includes 0.")
+    assert "scored" not in text.split(".")[0]
+    assert "fold" not in " ".join(table.columns)
+
+
+def report_of(n, folds, shift, tmp_path):
+    """The comparison report of made-up probabilities of ``n`` samples:
+    the strategy's scores are the truth plus noise, the forest's are less
+    sharp by ``shift``, the probe's are noise."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(n)]
+    truth = pd.Series(np.where(np.arange(n) % 2, "case", "control"),
+                      index=pd.Index(ids, name="sample-id"), name="label")
+    signal = (truth == "case").to_numpy() * 1.0
+
+    def probabilities(score):
+        case = 1 / (1 + np.exp(-score))
+        return qiime2.Artifact.import_data(
+            "SampleData[Probabilities]", pd.DataFrame(
+                {"case": case, "control": 1 - case},
+                index=pd.Index(ids, name="SampleID")))
+    noise = rng.normal(size=n)
+    made = {name: probabilities(score) for name, score in (
+        ("chosen", 2 * signal + noise),
+        ("forest", (2 - shift) * signal + noise + rng.normal(size=n) * shift),
+        ("probe", rng.normal(size=n)))}
+    fold_table = qiime2.Metadata(pd.DataFrame(
+        {"fold": folds}, index=pd.Index(ids, name="sample-id")))
+    visualization, = summarize_cross_validation(
+        probabilities=made["chosen"], truth=qiime2.CategoricalMetadataColumn(
+            truth), folds=fold_table, forest_probabilities=made["forest"],
+        probe_probabilities=made["probe"], strategy="probe")
+    visualization.export_data(str(tmp_path))
+    page = html.unescape((tmp_path / "index.html").read_text())
+    intro = page[page.index("<p>", page.index("<body")) + 3:]
+    intro = intro[:intro.index("</p>")]
+    comparison = pd.read_csv(tmp_path / "comparison.tsv", sep="\t",
+                             index_col=0)
+    return page, intro, comparison
+
+
+def test_single_split_report_reads_as_one_split(tmp_path):
+    n = 30
+    page, intro, comparison = report_of(n, ["test"] * n, 0.3, tmp_path)
+    forest = "RandomForest (genus table)"
+    interval = comparison.loc[forest, evaluation.INTERVAL]
+    low = float(interval.split(" to ")[0])
+    assert low <= 0   # the two cannot be told apart on 30 samples
+    chosen = "MGM embeddings + logistic regression"
+    # The strategy scored higher, by less than the interval's width.
+    assert intro.startswith(f"The data cannot tell {chosen} and {forest} "
+                            "apart on ROC-AUC:")
+    assert f"the 95% interval of the difference, {interval}, includes 0" \
+        in intro
+    assert f"on the {n} held-out test samples" in intro
+    for absent in ("sign-flip", "one line per fold", "all samples",
+                   "per fold", "folds better", "mean of folds"):
+        assert absent not in page, absent
+    assert list(comparison.columns) == ["ROC-AUC difference",
+                                        evaluation.INTERVAL]
+
+
+def test_cv_report_names_a_winner_only_beyond_its_interval(tmp_path):
+    n = 200
+    folds = [str(i % 5 + 1) for i in range(n)]
+    page, intro, comparison = report_of(n, folds, 1.5, tmp_path)
+    forest = "RandomForest (genus table)"
+    interval = comparison.loc[forest, evaluation.INTERVAL]
+    assert float(interval.split(" to ")[0]) > 0
+    assert intro.startswith("MGM embeddings + logistic regression scored "
+                            "the highest ROC-AUC (")
+    assert "mean of 5 folds" in intro
+    assert f"above {forest}" in intro
+    assert f"the 95% interval of the difference, {interval}, excludes 0" \
+        in intro
+    assert "sign-flip" in page and "with 5 folds no p can fall below " \
+        "0.062" in page

@@ -26,13 +26,12 @@ SCORES_TEXT = {
         "F1 is the macro average over classes; ROC-AUC and PR-AUC take "
         "each class against the rest, averaged over classes (for two "
         "classes: the ordinary ROC-AUC, and the PR-AUC, sensitivity and "
-        "specificity of the first class, {positive}, as positive). 'all "
-        "samples' pools the predictions of every fold."),
+        "specificity of the first class, {positive}, as positive)."),
     "regression": (
         "R² (1 minus the squared error over the variance), mean absolute "
         "error (MAE, in the units of the column) and Spearman's rank "
-        "correlation of predicted with true values. 'all samples' pools "
-        "the predictions of every fold.")}
+        "correlation of predicted with true values.")}
+POOLED_TEXT = " 'all samples' pools the predictions of every fold."
 
 
 def method_predictions(task, strategy, chosen, forest, probe):
@@ -56,11 +55,17 @@ def common_samples(methods, truth):
 
 
 def scores_section(task, truth, methods, folds, output_dir):
-    section = Section("Scores per fold", SCORES_TEXT[task].format(
-        positive=next(iter(methods.values())).columns[0]
-        if task == "classification" else ""))
+    several = folds.nunique() > 1
+    section = Section(
+        "Scores per fold" if several else "Scores on the test samples",
+        SCORES_TEXT[task].format(
+            positive=next(iter(methods.values())).columns[0]
+            if task == "classification" else "")
+        + (POOLED_TEXT if several else ""))
     for i, (name, predictions) in enumerate(methods.items()):
         table = evaluation.fold_scores(task, truth, predictions, folds)
+        if not several:
+            table.index = ["test samples"]
         section.table(table.rename_axis(name), output_dir, f"scores-{i}",
                       label=f"Download the scores of {name} (TSV)")
     return section
@@ -77,32 +82,53 @@ def summary_table(task, truth, methods, folds):
     return pd.DataFrame(rows).T.rename_axis("method")
 
 
+def comparison_text(metric, folds):
+    """What the comparison table holds, for several folds or one split."""
+    n = folds.nunique()
+    if n == 1:
+        return (f"The first method against each other one, on {metric} of "
+                "the held-out test samples: the difference (positive: the "
+                "first method is better) and a 95% interval of it from "
+                f"{evaluation.BOOTSTRAP} bootstrap resamples of the test "
+                "samples. An interval that contains 0 means the data "
+                "cannot tell the two apart.")
+    floor = 2 / 2 ** n
+    return (f"The first method against each other one, on {metric}: the "
+            "mean over folds of the per-fold difference (positive: the "
+            "first method is better), in how many folds it was better, an "
+            "exact paired permutation test over folds (flipping the sign "
+            f"of each fold's difference; with {n} folds no p can fall "
+            f"below {floor:.2g}) and a 95% interval of the pooled "
+            f"difference from {evaluation.BOOTSTRAP} bootstrap resamples of "
+            "the samples. An interval that contains 0 means the data "
+            "cannot tell the two apart.")
+
+
 def comparison_section(task, truth, methods, folds, weights, output_dir):
     metric = evaluation.PRIMARY[task]
-    section = Section(
-        "Paired comparison",
-        f"The first method against each other one, on {metric}: the mean "
-        "over folds of the per-fold difference (positive: the first method "
-        "is better), in how many folds it was better, an exact paired "
-        "permutation test over folds (flipping the sign of each fold's "
-        "difference; with 5 folds no p can fall below 0.06) and a 95% "
-        "interval of the pooled difference from 1000 bootstrap resamples "
-        "of the samples. An interval that contains 0 "
-        "means the data cannot tell the two apart.")
+    several = folds.nunique() > 1
+    section = Section("Paired comparison", comparison_text(metric, folds))
     section.table(summary_table(task, truth, methods, folds), output_dir,
-                  "summary", label="Download the mean scores (TSV)")
+                  "summary", label="Download the "
+                  + ("mean scores" if several else "scores") + " (TSV)")
     if len(methods) > 1:
         section.table(evaluation.compare(task, truth, methods, folds),
                       output_dir, "comparison",
                       label="Download the comparison (TSV)")
-        section.figure(per_fold_figure(task, truth, methods, folds),
-                       output_dir, "per-fold", f"{metric} per fold")
-    if weights is not None:
+        if several:
+            section.figure(per_fold_figure(task, truth, methods, folds),
+                           output_dir, "per-fold", f"{metric} per fold")
+    if weights is not None and several:
         section.text += (
             " The blend's forest weight (the share of the random forest; "
             "the rest is the probe) was chosen in each fold by "
             "cross-validation within its training samples:")
         section.table(weights.rename_axis("fold").to_frame(WEIGHT_COLUMN))
+    elif weights is not None:
+        section.text += (
+            f" The blend's forest weight (the share of the random forest; "
+            f"the rest is the probe), {weights.iloc[0]:g}, was chosen by "
+            "cross-validation within the training samples.")
     return section
 
 
@@ -193,13 +219,15 @@ def report(output_dir, task, truth, methods, folds):
     text, _ = evaluation.verdict(task, truth, methods, fold)
     title = "MGM " + ("classification" if task == "classification"
                       else "regression") + " against baselines"
+    size = (f"{len(ids)} samples, {fold.nunique()} folds."
+            if fold.nunique() > 1 else
+            f"{len(ids)} held-out test samples (one train/test split).")
     render(output_dir, title,
            [comparison_section(task, truth, methods, fold, weights,
                                output_dir),
             *plots_section(task, truth, methods, output_dir),
             scores_section(task, truth, methods, fold, output_dir)],
-           intro=f"{text} {len(ids)} samples, {fold.nunique()} fold(s). "
-                 + INTRO[task])
+           intro=f"{text} {size} " + INTRO[task])
 
 
 def summarize_cross_validation(
