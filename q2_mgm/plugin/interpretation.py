@@ -6,7 +6,7 @@ from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, List,
 
 from ..actions import interpretation as actions
 from ..visualizers import interpretation as visualizers
-from .types import PerturbationEffects
+from .types import AttentionStatistics, PerturbationEffects, RemovalEffects
 from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
@@ -45,7 +45,8 @@ plugin.methods.register_function(
     function=actions.attention_importance,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, **COMMON_PARAMETERS},
-    outputs=[("importance", FeatureData[Importance])],
+    outputs=[("importance", FeatureData[Importance]),
+             ("statistics", FeatureData[AttentionStatistics])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
         "metadata": (GROUP_DESCRIPTION + " Optional: without it all "
@@ -53,12 +54,18 @@ plugin.methods.register_function(
         **COMMON_DESCRIPTIONS},
     output_descriptions={
         "importance": "One row per genus (MGM token, e.g. g__Bacteroides), "
-                      "highest importance first. Column 'importance' (or "
-                      "'importance:<group>' per group): mean attention the "
-                      "genus receives over the samples where it is present "
-                      "(0 if absent from every sample of the group); "
-                      "'prevalence' ('prevalence:<group>'): fraction of the "
-                      "samples where it is present."},
+                      "highest first, in one column 'importance': the mean "
+                      "attention the genus receives over the samples where "
+                      "it is present (with groups, the mean of the groups' "
+                      "values). One column, so that q2-sample-classifier's "
+                      "heatmap ranks genera by it.",
+        "statistics": "The same genera in the same order, with every "
+                      "value: 'importance' (or 'importance:<group>' per "
+                      "group): mean attention where present (0 if absent "
+                      "from every sample of the group); 'prevalence' "
+                      "('prevalence:<group>'): fraction of the samples "
+                      "where it is present. Viewable as metadata (qiime "
+                      "metadata tabulate)."},
     name="Genus importance from MGM attention",
     description=(
         "Which genera the model attends to. " + ATTENTION_TEXT + " The "
@@ -192,7 +199,8 @@ plugin.methods.register_function(
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"genera": List[Str], "top_n": Int % Range(0, None),
                 "pooling": POOLING, **NULL_PARAMETERS, **COMMON_PARAMETERS},
-    outputs=[("effects", FeatureData[Importance])],
+    outputs=[("effects", FeatureData[RemovalEffects]),
+             ("importance", FeatureData[Importance])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
         "genera": GENERA_DESCRIPTION,
@@ -220,8 +228,16 @@ plugin.methods.register_function(
                    "and 97.5% quantiles null_low and null_high, "
                    "null_draws), effect_beyond_null (effect - null_mean) "
                    "and its two-sided empirical p-value and q-value "
-                   "(null_p, null_q). Its first column ranks genera, so "
-                   "q2-sample-classifier's heatmap can take it."},
+                   "(null_p, null_q). Viewable as metadata (qiime "
+                   "metadata tabulate); leave-one-genus-out-summary "
+                   "reports it.",
+        "importance": "The same genera, highest first, in one column "
+                      "'importance': effect_beyond_null, how much more "
+                      "removing the genus changes the embeddings than "
+                      "removing other genera at the same rank (NaN last, "
+                      "where no other genus could be drawn). One column, "
+                      "so that q2-sample-classifier's heatmap ranks genera "
+                      "by it."},
     name="Leave-one-genus-out effects, as published",
     description=(
         "How much each genus shapes MGM's view of a community: the genus is "
@@ -244,7 +260,7 @@ plugin.methods.register_function(
 
 plugin.visualizers.register_function(
     function=visualizers.leave_one_genus_out_summary,
-    inputs={"effects": FeatureData[Importance]},
+    inputs={"effects": FeatureData[RemovalEffects]},
     parameters={},
     input_descriptions={
         "effects": "Leave-one-genus-out effects from leave-one-genus-out."},

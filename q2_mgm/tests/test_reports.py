@@ -72,8 +72,8 @@ def test_interpretation_reports_fit_the_window(tmp_path):
     effects, = perturb(table, taxonomy, metadata=diet, top_n=4,
                        reference_group="BK", target_group="Western",
                        null_draws=199)
-    removals, = leave_one_genus_out(table, taxonomy, top_n=4,
-                                    null_draws=199)
+    removals, _ = leave_one_genus_out(table, taxonomy, top_n=4,
+                                      null_draws=199)
     for name, visualization in (
             ("keystones", keystone_summary(table, taxonomy,
                                            metadata=diet)[0]),
