@@ -50,7 +50,6 @@ def attention_importance(
             statistics)
 
 
-
 # perturb --------------------------------------------------------------------
 
 def perturb(table: BIOMV210Format, taxonomy: pd.Series,
@@ -141,8 +140,8 @@ def leave_one_genus_out(
         top_n: int = 50, pooling: str = "auto", null_draws: int = 0,
         random_state: int = 0, drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
-        threads: int = 0, precision: str = "float32") -> (pd.DataFrame,
-                                                           pd.DataFrame):
+        threads: int = 0,
+        precision: str = "float32") -> (pd.DataFrame, pd.DataFrame):
     """``(effects, importance)``: importance is the effect beyond the null
     alone. Streams: two passes over the table a chunk of samples at a
     time, one for the genera's prevalence, one for the removals."""
