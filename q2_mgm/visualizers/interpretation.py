@@ -296,6 +296,12 @@ def _findings(tests, two_groups, most=10, alpha=ALPHA):
     return lines
 
 
+EFFECT_HEADERS = {
+    "effect_beyond_null": "effect beyond null", "null_mean": "null mean",
+    "null_low": "null 2.5%", "null_high": "null 97.5%", "null_q": "null q",
+    "versus_null": "versus null", "shift_direction": "shift direction",
+    "beyond_null_direction": "direction beyond null",
+    "wilcoxon_q": "Wilcoxon q"}
 TEST_HEADERS = {
     "compared_with": "compared with",
     "prevalence_q": "prevalence q",
@@ -465,7 +471,8 @@ def leave_one_genus_out_summary(output_dir: str,
                   "leave-one-genus-out",
                   shown_columns=["effect", "null_mean", "null_low",
                                  "null_high", "effect_beyond_null", "null_q",
-                                 "versus_null", "samples", "prevalence"])
+                                 "versus_null", "samples", "prevalence"],
+                  headers=EFFECT_HEADERS)
     samples = int(round(effects["samples"].iloc[0]
                         / effects["prevalence"].iloc[0]))
     counts = sides.value_counts()
@@ -661,7 +668,8 @@ def perturbation_summary(output_dir: str, effects: pd.DataFrame) -> None:
                                  "null_low", "null_high",
                                  "effect_beyond_null",
                                  "beyond_null_direction", "null_q",
-                                 "wilcoxon_q"])
+                                 "wilcoxon_q"],
+                  headers=EFFECT_HEADERS)
     differ = ranked[ranked["null_q"] < ALPHA]
     intro = (f"Target group {first['target_group']!r} "
              f"({first['target_samples']} samples) perturbed toward reference "
