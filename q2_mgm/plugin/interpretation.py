@@ -6,6 +6,7 @@ from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, List,
 
 from ..actions import interpretation as actions
 from ..visualizers import interpretation as visualizers
+from ..visualizers import keystones as keystone_report
 from .types import AttentionStatistics, PerturbationEffects, RemovalEffects
 from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
@@ -79,7 +80,7 @@ plugin.methods.register_function(
 )
 
 plugin.visualizers.register_function(
-    function=visualizers.keystone_summary,
+    function=keystone_report.keystone_summary,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, "top_n": Int % Range(1, None),
                 "min_prevalence": Float % Range(0, 1, inclusive_end=True),

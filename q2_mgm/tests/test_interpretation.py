@@ -203,7 +203,7 @@ def test_keystone_summary_ranks_the_planted_genus_first(planted, tmp_path):
     assert "Thermus (BK vs Western): more prevalent in Western" in \
         (tmp_path / "index.html").read_text()
     for name in ("index.html", "top-genera.tsv", "attention-importance.tsv",
-                 "attention-by-group.png", "attention-by-layer.png"):
+                 "prevalence-and-attention.png", "attention-by-layer.png"):
         assert (tmp_path / name).exists()
 
 

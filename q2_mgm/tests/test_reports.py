@@ -18,7 +18,7 @@ from qiime2.plugins.mgm.actions import (keystone_summary,
                                         perturbation_summary)
 
 from ..mgm import keystones
-from ..visualizers import interpretation as visualizers
+from ..visualizers import keystones as keystone_report
 from ..visualizers.training import still_improving
 from . import _data, _effects
 
@@ -326,7 +326,7 @@ def test_keystone_sentences_count_and_never_print_nan():
     tests["finding"] = tests.apply(keystones.finding, axis=1)
     tests["q"] = np.fmin(tests["prevalence_q"], tests["attention_present_q"])
     tests = tests.sort_values("q", kind="stable")
-    lines = visualizers._findings(tests, two_groups=True)
+    lines = keystone_report._findings(tests, two_groups=True)
     assert lines[0].startswith("13 of 18 genera tested differ at q < 0.05")
     assert "the 10 strongest are described, the other 3 named" in lines[0]
     assert len(lines) == 12
