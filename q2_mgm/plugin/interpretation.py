@@ -269,8 +269,11 @@ plugin.visualizers.register_function(
     description=(
         "Genera ranked by how much more their removal changes the samples' "
         "MGM embeddings than the removal of other genera at the same rank "
-        "(effect beyond the null), with the null's spread, the spread over "
-        "samples and the whole table."),
+        "(effect beyond the null). Genera above and below the null are "
+        "counted apart; the plot shows every genus that differs from the "
+        "null (or, when there are none or very many, those with the "
+        "largest effect beyond it, significance marked), with the null's "
+        "spread, and the whole table."),
     citations=[citations["mgm2025"]],
     examples={"leave_one_genus_out_summary":
               examples.leave_one_genus_out_summary_example},
@@ -285,9 +288,12 @@ plugin.visualizers.register_function(
     description=(
         "Genera ranked by how far their perturbation moves the target "
         "samples toward the reference group beyond what it does toward "
-        "groups drawn at random (effect beyond the null), with the null's "
-        "spread, the shift under enrichment and reduction side by side, "
-        "and the whole table."),
+        "groups drawn at random (effect beyond the null). Each finding "
+        "says both where the raw shift moves the target samples and where "
+        "the effect beyond the null does, which can differ; plots of the "
+        "effect beyond the null per perturbation, coloured by its sign, "
+        "and of enrichment against reduction, every genus labelled; the "
+        "whole table."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturbation_summary": examples.perturbation_summary_example},
 )

@@ -184,6 +184,8 @@ def test_importance_ungrouped_on_a_classifier(planted, classifier):
     assert list(df.columns) == ["importance", "prevalence"]
     pd.testing.assert_frame_equal(importance.view(pd.DataFrame),
                                   df[["importance"]], check_names=False)
+    assert list(statistics.view(qiime2.Metadata).columns) == \
+        ["importance", "prevalence"]
     assert df["prevalence"].between(0, 1).all()
     assert (df["importance"] > 0).all()
 
@@ -401,6 +403,9 @@ def test_leave_one_genus_out_top_n_and_bad_input(planted):
     assert list(score.columns) == ["importance"]
     assert np.allclose(score["importance"],
                        df.loc[score.index, "effect_beyond_null"])
+    metadata = effects.view(qiime2.Metadata)   # qiime metadata tabulate
+    assert list(metadata.ids) == list(df.index)
+    assert metadata.get_column("null_q").to_series().notna().all()
     assert score["importance"].is_monotonic_decreasing
     assert len(df) == 3 and (df["prevalence"] == 1.0).all()
     assert df["effect"].is_monotonic_decreasing
