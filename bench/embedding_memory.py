@@ -58,9 +58,9 @@ def run_action(folder, action, batch_size):
             * (len(ids) % 2), index=ids, name="group")),
             reference_group="reference", target_group="target")
     start = time.perf_counter()
-    result, = getattr(actions, action.replace("-", "_"))(
+    result = getattr(actions, action.replace("-", "_"))(
         table=table, taxonomy=taxonomy, device="cpu", batch_size=batch_size,
-        **extra)
+        **extra)[0]
     seconds = time.perf_counter() - start
     if action == "embed":
         from q2_mgm.plugin.formats import EmbeddingsFormat

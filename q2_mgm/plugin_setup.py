@@ -8,14 +8,16 @@ import importlib
 import logging
 import sys
 
+from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Citations, Plugin
 
 from . import __version__
 from .plugin import formats
-from .plugin.types import (Classifier, GenerationLabels, MGMEmbeddings,
-                           MGMModel, MGMPredictorFit, PerturbationEffects,
-                           Pretrained, Regressor)
+from .plugin.types import (AttentionStatistics, Classifier,
+                           GenerationLabels, MGMEmbeddings, MGMModel,
+                           MGMPredictorFit, PerturbationEffects, Pretrained,
+                           Regressor, RemovalEffects)
 
 # Progress (epochs, folds, perturbations) on stderr: shown by the Python
 # API, and by the qiime command with --verbose.
@@ -49,10 +51,14 @@ plugin.register_formats(
     formats.EmbeddingsDirectoryFormat, formats.PerturbationEffectsFormat,
     formats.PerturbationEffectsDirectoryFormat,
     formats.GenerationLabelsFormat, formats.GenerationLabelsDirectoryFormat,
-    formats.PredictorFitFormat, formats.PredictorFitDirectoryFormat)
+    formats.PredictorFitFormat, formats.PredictorFitDirectoryFormat,
+    formats.RemovalEffectsFormat, formats.RemovalEffectsDirectoryFormat,
+    formats.AttentionStatisticsFormat,
+    formats.AttentionStatisticsDirectoryFormat)
 plugin.register_semantic_types(MGMModel, Pretrained, MGMEmbeddings,
                                MGMPredictorFit, GenerationLabels,
-                               PerturbationEffects)
+                               PerturbationEffects, RemovalEffects,
+                               AttentionStatistics)
 plugin.register_artifact_class(
     MGMModel[Pretrained], formats.MGMModelDirectoryFormat,
     description="A pretrained MGM language model (next-genus prediction).")
@@ -77,6 +83,17 @@ plugin.register_artifact_class(
     PerturbationEffects, formats.PerturbationEffectsDirectoryFormat,
     description="Effects of in-silico perturbations of genera on MGM "
                 "embeddings: one row per genus and perturbation mode.")
+plugin.register_artifact_class(
+    FeatureData[RemovalEffects], formats.RemovalEffectsDirectoryFormat,
+    description="Leave-one-genus-out effects of each genus on MGM "
+                "embeddings, with their null; the ranking score alone is "
+                "the FeatureData[Importance] beside it.")
+plugin.register_artifact_class(
+    FeatureData[AttentionStatistics],
+    formats.AttentionStatisticsDirectoryFormat,
+    description="MGM attention received by each genus where present and "
+                "its prevalence, overall or per group; the ranking score "
+                "alone is the FeatureData[Importance] beside it.")
 
 for module in ("transformers", "embedding", "classification", "regression",
                "interpretation", "pretraining", "generation"):

@@ -15,15 +15,25 @@ from .common import (categorical_labels, chunked_sentences,
                      model_or_pretrained, notice)
 
 
+def _one_score(score):
+    """A ``FeatureData[Importance]`` view: one ``importance`` column,
+    highest first (NaN last)."""
+    return score.rename("importance").sort_values(
+        ascending=False, kind="stable").to_frame().rename_axis("genus")
+
+
 def attention_importance(
         table: BIOMV210Format, taxonomy: pd.Series,
         model: mgm_model.MGMModel = None,
         metadata: qiime2.CategoricalMetadataColumn = None,
         drop_unmapped: bool = False, batch_size: int = 64,
         device: str = "auto", threads: int = 0,
-        precision: str = "float32") -> pd.DataFrame:
-    """Streams: the table is read a chunk of samples at a time and only
-    running sums per genus are kept."""
+        precision: str = "float32") -> (pd.DataFrame, pd.DataFrame):
+    """``(importance, statistics)``: the mean of the ``importance``
+    columns of ``statistics`` alone, so that other plugins rank genera by
+    attention and not by attention plus prevalence. Streams: the table is
+    read a chunk of samples at a time and only running sums per genus are
+    kept."""
     model = model_or_pretrained(model)
     groups = None if metadata is None else categorical_labels(
         tables.sample_ids(str(table)), metadata)
@@ -35,7 +45,9 @@ def attention_importance(
             None if groups is None else groups.index):
         totals.add(interpret.attention(engine, sentences, model.vocabulary),
                    groups)
-    return totals.importance()
+    statistics = totals.importance()
+    return (_one_score(statistics.filter(like="importance").mean(axis=1)),
+            statistics)
 
 
 # perturb --------------------------------------------------------------------
@@ -130,9 +142,11 @@ def leave_one_genus_out(
         top_n: int = 50, pooling: str = "auto", null_draws: int = 0,
         random_state: int = 0, drop_unmapped: bool = False,
         batch_size: int = 64, device: str = "auto",
-        threads: int = 0, precision: str = "float32") -> pd.DataFrame:
-    """Streams: two passes over the table a chunk of samples at a time,
-    one for the genera's prevalence, one for the removals."""
+        threads: int = 0,
+        precision: str = "float32") -> (pd.DataFrame, pd.DataFrame):
+    """``(effects, importance)``: importance is the effect beyond the null
+    alone. Streams: two passes over the table a chunk of samples at a
+    time, one for the genera's prevalence, one for the removals."""
     model = model_or_pretrained(model)
     path = str(table)
     prevalence, kept = interpret.Prevalence(model.vocabulary), []
@@ -155,4 +169,4 @@ def leave_one_genus_out(
     without = effects.index[effects["null_draws"] == 0]
     if len(without):
         notice(nulls.no_null_text(len(without), len(effects)))
-    return effects
+    return effects, _one_score(effects["effect_beyond_null"])

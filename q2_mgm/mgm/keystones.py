@@ -119,9 +119,10 @@ def finding(row, alpha=ALPHA):
                 else row["compared_with"])
         parts.append(f"more attended in {side} where present")
     if not parts:
-        return ("no difference in presence or in attention where present"
-                + (" (the published KS test differs: it mixes the two)"
-                   if row["published_q"] < alpha else ""))
+        return (f"difference not detected at q < {alpha} in presence or in "
+                "attention where present"
+                + ("; the published KS test, which mixes the two, detects "
+                   "one" if row["published_q"] < alpha else ""))
     return " and ".join(parts)
 
 

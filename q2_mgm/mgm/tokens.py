@@ -142,6 +142,31 @@ def genus_table(table, taxonomy, vocabulary):
                       np.asarray(matrix.sum(axis=0)).ravel(), unmapped)
 
 
+def unmapped_features(table, taxonomy, vocabulary):
+    """The table's features without a vocabulary genus, by taxonomy
+    assignment: how many features hold reads, their reads and the samples
+    holding any of them (most reads first)."""
+    positions, lineages = feature_genus_positions(
+        pd.Index(table.ids(axis="observation")), taxonomy, vocabulary)
+    left_out = positions < 0
+    codes, names = pd.factorize(lineages.to_numpy()[left_out])
+    collapse = sp.csr_matrix(
+        (np.ones(len(codes)), (codes, np.arange(len(codes)))),
+        shape=(len(names), len(codes)))
+    matrix = table.matrix_data.tocsr()[left_out]
+    held = np.asarray(matrix.sum(axis=1)).ravel() > 0
+    reads = collapse @ matrix
+    total = np.asarray(reads.sum(axis=1)).ravel()
+    out = pd.DataFrame({
+        "features": np.bincount(codes[held], minlength=len(names)),
+        "reads": (total.round().astype(np.int64)
+                  if np.allclose(total, total.round()) else total),
+        "samples": np.asarray((reads > 0).sum(axis=1)).ravel()},
+        index=pd.Index(names, name="taxonomy"))
+    return out[out["features"] > 0].sort_values("reads", ascending=False,
+                                                kind="stable")
+
+
 def grouped_descending_order(starts, counts, score):
     """Order of entries by segment, then score descending (ties: input order).
 

@@ -126,8 +126,8 @@ def perturbation_effects_factory():
 
 @functools.cache
 def removal_effects_factory():
-    effects, = actions().leave_one_genus_out(table_factory(),
-                                             taxonomy_factory(), top_n=10)
+    effects, _ = actions().leave_one_genus_out(table_factory(),
+                                               taxonomy_factory(), top_n=10)
     return effects
 
 
@@ -347,7 +347,8 @@ def summarize_regression_example(use):
 
 def attention_importance_example(use):
     run(use, "attention_importance", labelled_inputs(use),
-        {"importance": "attention_importance"})
+        {"importance": "attention_importance",
+         "statistics": "attention_statistics"})
 
 
 def keystone_summary_example(use):
@@ -371,7 +372,7 @@ def perturbation_summary_example(use):
 
 def leave_one_genus_out_example(use):
     run(use, "leave_one_genus_out", {**table_inputs(use), "top_n": 10},
-        {"effects": "removal_effects"})
+        {"effects": "removal_effects", "importance": "removal_importance"})
 
 
 def leave_one_genus_out_summary_example(use):

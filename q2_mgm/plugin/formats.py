@@ -8,7 +8,7 @@ from qiime2.plugin import ValidationError
 
 from ..mgm import fit
 from ..mgm import model as mgm_model
-from ..mgm.interpretation import EFFECT_COLUMNS
+from ..mgm.interpretation import EFFECT_COLUMNS, REMOVAL_COLUMNS
 
 
 class JSONFormat(model.TextFileFormat):
@@ -186,6 +186,62 @@ class PerturbationEffectsFormat(model.TextFileFormat):
 PerturbationEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
     "PerturbationEffectsDirectoryFormat", "perturbation-effects.tsv",
     PerturbationEffectsFormat)
+
+
+class GenusStatisticsFormat(model.TextFileFormat):
+    """TSV: ``genus`` (MGM token), then numeric columns (``nan`` where a
+    value is undefined), ``REQUIRED`` among them."""
+
+    REQUIRED = ()
+    WHAT = "Per-genus statistics"
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None) or []
+            missing = [c for c in self.REQUIRED if c not in header]
+            if len(header) < 2 or header[0] != "genus" or missing:
+                raise ValidationError(
+                    f"{self.WHAT} need a 'genus' column first and numeric "
+                    "columns after it"
+                    + (f"; missing: {', '.join(missing)}." if missing
+                       else "."))
+            n_rows = 0
+            for n_rows, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has {len(row)} fields, expected "
+                        f"{len(header)}.")
+                try:
+                    [float(value) for value in row[1:]]
+                except ValueError:
+                    raise ValidationError(
+                        f"Line {n_rows + 1} has a non-numeric value.")
+                if level == "min" and n_rows >= 5:
+                    break
+            if n_rows == 0:
+                raise ValidationError(f"{self.WHAT} are empty.")
+
+
+class RemovalEffectsFormat(GenusStatisticsFormat):
+    """Leave-one-genus-out effects: ``REMOVAL_COLUMNS`` per genus."""
+
+    REQUIRED = REMOVAL_COLUMNS
+    WHAT = "Leave-one-genus-out effects"
+
+
+class AttentionStatisticsFormat(GenusStatisticsFormat):
+    """Attention importance and prevalence per genus (and group)."""
+
+    WHAT = "Attention statistics"
+
+
+RemovalEffectsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "RemovalEffectsDirectoryFormat", "removal-effects.tsv",
+    RemovalEffectsFormat)
+AttentionStatisticsDirectoryFormat = model.SingleFileDirectoryFormat(
+    "AttentionStatisticsDirectoryFormat", "attention-statistics.tsv",
+    AttentionStatisticsFormat)
 
 
 class PredictorFitFormat(model.TextFileFormat):

@@ -6,7 +6,8 @@ from qiime2.plugin import (Bool, Categorical, Choices, Float, Int, List,
 
 from ..actions import interpretation as actions
 from ..visualizers import interpretation as visualizers
-from .types import PerturbationEffects
+from ..visualizers import keystones as keystone_report
+from .types import AttentionStatistics, PerturbationEffects, RemovalEffects
 from .parameters import (ANY_MODEL, DROP_DESCRIPTION, ENGINE_DESCRIPTIONS,
                          ENGINE_PARAMETERS, MODEL_DESCRIPTION, POOLING,
                          POOLING_DESCRIPTION, TABLE_DESCRIPTIONS,
@@ -52,7 +53,8 @@ plugin.methods.register_function(
     function=actions.attention_importance,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, **COMMON_PARAMETERS},
-    outputs=[("importance", FeatureData[Importance])],
+    outputs=[("importance", FeatureData[Importance]),
+             ("statistics", FeatureData[AttentionStatistics])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
         "metadata": (GROUP_DESCRIPTION + " Optional: without it all "
@@ -60,12 +62,18 @@ plugin.methods.register_function(
         **COMMON_DESCRIPTIONS},
     output_descriptions={
         "importance": "One row per genus (MGM token, e.g. g__Bacteroides), "
-                      "highest importance first. Column 'importance' (or "
-                      "'importance:<group>' per group): mean attention the "
-                      "genus receives over the samples where it is present "
-                      "(0 if absent from every sample of the group); "
-                      "'prevalence' ('prevalence:<group>'): fraction of the "
-                      "samples where it is present."},
+                      "highest first, in one column 'importance': the mean "
+                      "attention the genus receives over the samples where "
+                      "it is present (with groups, the mean of the groups' "
+                      "values). One column, so that q2-sample-classifier's "
+                      "heatmap ranks genera by it.",
+        "statistics": "The same genera in the same order, with every "
+                      "value: 'importance' (or 'importance:<group>' per "
+                      "group): mean attention where present (0 if absent "
+                      "from every sample of the group); 'prevalence' "
+                      "('prevalence:<group>'): fraction of the samples "
+                      "where it is present. Viewable as metadata (qiime "
+                      "metadata tabulate)."},
     name="Genus importance from MGM attention",
     description=(
         "Which genera the model attends to. " + ATTENTION_TEXT + " The "
@@ -79,7 +87,7 @@ plugin.methods.register_function(
 )
 
 plugin.visualizers.register_function(
-    function=visualizers.keystone_summary,
+    function=keystone_report.keystone_summary,
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"metadata": GROUP_COLUMN, "top_n": Int % Range(1, None),
                 "min_prevalence": Float % Range(0, 1, inclusive_end=True),
@@ -203,7 +211,8 @@ plugin.methods.register_function(
     inputs={**TABLE_INPUTS, "model": ANY_MODEL},
     parameters={"genera": List[Str], "top_n": Int % Range(0, None),
                 "pooling": POOLING, **NULL_PARAMETERS, **COMMON_PARAMETERS},
-    outputs=[("effects", FeatureData[Importance])],
+    outputs=[("effects", FeatureData[RemovalEffects]),
+             ("importance", FeatureData[Importance])],
     input_descriptions=INPUT_DESCRIPTIONS,
     parameter_descriptions={
         "genera": GENERA_DESCRIPTION,
@@ -242,8 +251,16 @@ plugin.methods.register_function(
                    "a genus with no such pool (a table of few genera) has "
                    "no null: NaN p-values, null_draws 0, null_genera the "
                    "other genera there were, and a warning. A null without "
-                   "spread gives p = 1. Its first column ranks genera, so "
-                   "q2-sample-classifier's heatmap can take it."},
+                   "spread gives p = 1. Viewable as metadata (qiime "
+                   "metadata tabulate); leave-one-genus-out-summary "
+                   "reports it.",
+        "importance": "The same genera, highest first, in one column "
+                      "'importance': effect_beyond_null, how much more "
+                      "removing the genus changes the embeddings than "
+                      "removing other genera at the same rank (NaN last, "
+                      "where the genus has no null). One column, "
+                      "so that q2-sample-classifier's heatmap ranks genera "
+                      "by it."},
     name="Leave-one-genus-out effects, as published",
     description=(
         "How much each genus shapes MGM's view of a community: the genus is "
@@ -266,7 +283,7 @@ plugin.methods.register_function(
 
 plugin.visualizers.register_function(
     function=visualizers.leave_one_genus_out_summary,
-    inputs={"effects": FeatureData[Importance]},
+    inputs={"effects": FeatureData[RemovalEffects]},
     parameters={},
     input_descriptions={
         "effects": "Leave-one-genus-out effects from leave-one-genus-out."},
@@ -274,8 +291,11 @@ plugin.visualizers.register_function(
     description=(
         "Genera ranked by how much more their removal changes the samples' "
         "MGM embeddings than the removal of other genera at the same rank "
-        "(effect beyond the null), with the null's spread, the spread over "
-        "samples and the whole table."),
+        "(effect beyond the null). Genera above and below the null are "
+        "counted apart; the plot shows every genus that differs from the "
+        "null (or, when there are none or very many, those with the "
+        "largest effect beyond it, significance marked), with the null's "
+        "spread, and the whole table."),
     citations=[citations["mgm2025"]],
     examples={"leave_one_genus_out_summary":
               examples.leave_one_genus_out_summary_example},
@@ -290,9 +310,12 @@ plugin.visualizers.register_function(
     description=(
         "Genera ranked by how far their perturbation moves the target "
         "samples toward the reference group beyond what it does toward "
-        "groups drawn at random (effect beyond the null), with the null's "
-        "spread, the shift under enrichment and reduction side by side, "
-        "and the whole table."),
+        "groups drawn at random (effect beyond the null). Each finding "
+        "says both where the raw shift moves the target samples and where "
+        "the effect beyond the null does, which can differ; plots of the "
+        "effect beyond the null per perturbation, coloured by its sign, "
+        "and of enrichment against reduction, every genus labelled; the "
+        "whole table."),
     citations=[citations["mgm2025"], citations["benjamini1995"]],
     examples={"perturbation_summary": examples.perturbation_summary_example},
 )

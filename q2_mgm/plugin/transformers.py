@@ -6,9 +6,10 @@ import qiime2
 
 from ..mgm import fit
 from ..mgm import model as mgm_model
-from .formats import (EmbeddingsFormat, GenerationLabelsFormat,
-                      write_embeddings, MGMModelDirectoryFormat,
-                      PerturbationEffectsFormat, PredictorFitFormat)
+from .formats import (AttentionStatisticsFormat, EmbeddingsFormat,
+                      GenerationLabelsFormat, write_embeddings,
+                      MGMModelDirectoryFormat, PerturbationEffectsFormat,
+                      PredictorFitFormat, RemovalEffectsFormat)
 from ..plugin_setup import plugin
 
 
@@ -133,3 +134,50 @@ def _14(fmt: PredictorFitFormat) -> qiime2.Metadata:
     if frame.attrs.get("warning"):
         frame = frame.assign(**{"table warning": frame.attrs["warning"]})
     return qiime2.Metadata(frame)
+
+
+def _write_genus_statistics(data, fmt):
+    data.to_csv(str(fmt), sep="\t", index_label="genus", na_rep="nan",
+                float_format="%.9g")
+    return fmt
+
+
+def _read_genus_statistics(fmt):
+    df = pd.read_csv(str(fmt), sep="\t", index_col=0, dtype={"genus": str})
+    df.index.name = "genus"
+    return df
+
+
+def _genus_metadata(fmt):
+    return qiime2.Metadata(
+        _read_genus_statistics(fmt).rename_axis("feature-id"))
+
+
+@plugin.register_transformer
+def _15(data: pd.DataFrame) -> RemovalEffectsFormat:
+    return _write_genus_statistics(data, RemovalEffectsFormat())
+
+
+@plugin.register_transformer
+def _16(fmt: RemovalEffectsFormat) -> pd.DataFrame:
+    return _read_genus_statistics(fmt)
+
+
+@plugin.register_transformer
+def _17(fmt: RemovalEffectsFormat) -> qiime2.Metadata:
+    return _genus_metadata(fmt)
+
+
+@plugin.register_transformer
+def _18(data: pd.DataFrame) -> AttentionStatisticsFormat:
+    return _write_genus_statistics(data, AttentionStatisticsFormat())
+
+
+@plugin.register_transformer
+def _19(fmt: AttentionStatisticsFormat) -> pd.DataFrame:
+    return _read_genus_statistics(fmt)
+
+
+@plugin.register_transformer
+def _20(fmt: AttentionStatisticsFormat) -> qiime2.Metadata:
+    return _genus_metadata(fmt)

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import qiime2
 import torch
+from qiime2.plugins.sample_classifier.actions import heatmap
 from qiime2.plugins.mgm.actions import (attention_importance,
-                                        keystone_summary,
+                                        collapse_genera, keystone_summary,
                                         leave_one_genus_out,
                                         leave_one_genus_out_summary, perturb,
                                         perturbation_summary)
@@ -157,10 +158,17 @@ def test_a_misspelt_genus_names_the_closest_ones():
 
 def test_planted_genus_gets_top_attention(planted):
     table, taxonomy, diet = planted
-    importance, = attention_importance(table, taxonomy, metadata=diet)
-    df = importance.view(pd.DataFrame)
+    importance, statistics = attention_importance(table, taxonomy,
+                                                  metadata=diet)
+    df = statistics.view(pd.DataFrame)
     assert list(df.columns) == ["importance:BK", "importance:Western",
                                 "prevalence:BK", "prevalence:Western"]
+    score = importance.view(pd.DataFrame)
+    assert list(score.columns) == ["importance"]
+    assert list(score.index) == list(df.index)
+    assert np.allclose(score["importance"], df[["importance:BK",
+                                                "importance:Western"]]
+                       .mean(axis=1))
     assert df["importance:Western"].idxmax() == PLANTED
     assert df.loc[PLANTED, "prevalence:Western"] == 1.0
     assert df.loc[PLANTED, "prevalence:BK"] == 0.0
@@ -173,10 +181,10 @@ def test_attention_importance_streams_to_per_sample_means(
     """Chunks of 5 samples give what one pass does, and both the mean of
     each sample's attention where the genus is present."""
     table, taxonomy, diet = planted
-    whole = attention_importance(table, taxonomy, metadata=diet)[0] \
+    whole = attention_importance(table, taxonomy, metadata=diet)[1] \
         .view(pd.DataFrame)
     monkeypatch.setattr(tables, "CHUNK", 5)
-    chunked = attention_importance(table, taxonomy, metadata=diet)[0] \
+    chunked = attention_importance(table, taxonomy, metadata=diet)[1] \
         .view(pd.DataFrame)
     pd.testing.assert_frame_equal(chunked, whole, rtol=1e-6)
     model = _data.pretrained()
@@ -200,9 +208,14 @@ def test_attention_importance_streams_to_per_sample_means(
 
 def test_importance_ungrouped_on_a_classifier(planted, classifier):
     table, taxonomy, _ = planted
-    importance, = attention_importance(table, taxonomy, model=classifier)
-    df = importance.view(pd.DataFrame)
+    importance, statistics = attention_importance(table, taxonomy,
+                                                  model=classifier)
+    df = statistics.view(pd.DataFrame)
     assert list(df.columns) == ["importance", "prevalence"]
+    pd.testing.assert_frame_equal(importance.view(pd.DataFrame),
+                                  df[["importance"]], check_names=False)
+    assert list(statistics.view(qiime2.Metadata).columns) == \
+        ["importance", "prevalence"]
     assert df["prevalence"].between(0, 1).all()
     assert (df["importance"] > 0).all()
 
@@ -222,7 +235,7 @@ def test_keystone_summary_ranks_the_planted_genus_first(planted, tmp_path):
     assert "Thermus (BK vs Western): more prevalent in Western" in \
         (tmp_path / "index.html").read_text()
     for name in ("index.html", "top-genera.tsv", "attention-importance.tsv",
-                 "attention-by-group.png", "attention-by-layer.png"):
+                 "prevalence-and-attention.png", "attention-by-layer.png"):
         assert (tmp_path / name).exists()
 
 
@@ -443,8 +456,8 @@ def own_similarity_by_hand(model, sentence, token):
 
 def test_leave_one_genus_out_is_the_published_statistic(planted, tmp_path):
     table, taxonomy, _ = planted
-    effects, = leave_one_genus_out(table, taxonomy,
-                                   genera=["Thermus", "Bacteroides"])
+    effects, _ = leave_one_genus_out(table, taxonomy,
+                                     genera=["Thermus", "Bacteroides"])
     df = effects.view(pd.DataFrame)
     assert set(df.index) == {PLANTED, "g__Bacteroides"}
     assert df.loc[PLANTED, "samples"] == PER_GROUP
@@ -467,8 +480,16 @@ def test_leave_one_genus_out_is_the_published_statistic(planted, tmp_path):
 
 def test_leave_one_genus_out_top_n_and_bad_input(planted):
     table, taxonomy, _ = planted
-    effects, = leave_one_genus_out(table, taxonomy, top_n=3)
+    effects, importance = leave_one_genus_out(table, taxonomy, top_n=3)
     df = effects.view(pd.DataFrame)
+    score = importance.view(pd.DataFrame)
+    assert list(score.columns) == ["importance"]
+    assert np.allclose(score["importance"],
+                       df.loc[score.index, "effect_beyond_null"])
+    metadata = effects.view(qiime2.Metadata)   # qiime metadata tabulate
+    assert list(metadata.ids) == list(df.index)
+    assert metadata.get_column("null_q").to_series().notna().all()
+    assert score["importance"].is_monotonic_decreasing
     assert len(df) == 3 and (df["prevalence"] == 1.0).all()
     assert df["effect"].is_monotonic_decreasing
     with pytest.raises(ValueError, match="absent from every sample"):
@@ -477,11 +498,35 @@ def test_leave_one_genus_out_top_n_and_bad_input(planted):
         leave_one_genus_out(table, taxonomy, genera=["Notagenus"])
 
 
+@pytest.mark.parametrize("output", ["attention by group", "attention",
+                                    "leave-one-genus-out"])
+def test_sample_classifier_heatmap_picks_what_each_importance_ranks_first(
+        planted, output):
+    """q2-sample-classifier's heatmap sums every column of an importance:
+    each FeatureData[Importance] of the plugin must give it the genera
+    the output itself ranks highest."""
+    table, taxonomy, diet = planted
+    importance = {
+        "attention by group": lambda: attention_importance(
+            table, taxonomy, metadata=diet)[0],
+        "attention": lambda: attention_importance(table, taxonomy)[0],
+        "leave-one-genus-out": lambda: leave_one_genus_out(
+            table, taxonomy, top_n=12, null_draws=199)[1]}[output]()
+    genus_table_, = collapse_genera(table, taxonomy)
+    result = heatmap(genus_table_, importance, sample_metadata=diet,
+                     feature_count=5)
+    picked = set(result.filtered_table.view(biom.Table).ids(
+        axis="observation"))
+    ranked = importance.view(pd.DataFrame)["importance"]
+    assert picked == set(ranked.sort_values(ascending=False).index[:5])
+    assert picked == set(ranked.index[:5])
+
+
 def test_leave_one_genus_out_summary_needs_its_own_table(planted):
     table, taxonomy, column = planted
-    importance, = attention_importance(table, taxonomy)
-    with pytest.raises(ValueError, match="leave-one-genus-out"):
-        leave_one_genus_out_summary(importance)
+    _, statistics = attention_importance(table, taxonomy)
+    with pytest.raises(TypeError, match="RemovalEffects"):
+        leave_one_genus_out_summary(statistics)
 
 
 @pytest.mark.slow
@@ -495,7 +540,8 @@ def test_command_line_leave_one_genus_out(planted, tmp_path):
                  "--i-table", str(tmp_path / "table.qza"),
                  "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
                  "--p-genera", "Thermus", "--p-genera", "Bacteroides",
-                 "--o-effects", str(tmp_path / "effects.qza")],
+                 "--o-effects", str(tmp_path / "effects.qza"),
+                 "--o-importance", str(tmp_path / "importance.qza")],
         check=True, capture_output=True)
     subprocess.run(
         qiime + ["leave-one-genus-out-summary",

@@ -38,12 +38,15 @@ class Section:
                              "caption": caption})
 
     def table(self, df, output_dir=None, name=None, label=None,
-              max_rows=100, float_format=None, shown_columns=None):
+              max_rows=100, float_format=None, shown_columns=None,
+              headers=None):
         """Show a table (first ``max_rows`` rows; ``shown_columns`` only,
-        when given) and offer it whole as TSV."""
+        when given, renamed by ``headers``) and offer it whole as TSV."""
         shown = df.head(max_rows)
         if shown_columns is not None:
             shown = shown[shown_columns]
+        if headers:
+            shown = shown.rename(columns=headers)
         self.tables.append(shown.to_html(
             classes="table table-striped table-hover", border=0,
             float_format=float_format or readable_number))
