@@ -30,7 +30,10 @@ VERDICT = "fit"
 # cohorts a forest kept 72-100% of the mapped reads and 22-86% of the
 # importance, and the mouse diet forest applied to GlobalPatterns (soil,
 # water, skin, gut) 19% of the mapped reads.
-THRESHOLDS = {READS: 0.5, IMPORTANCE: 0.25}
+# Counting every read: the mouse example's median sample has 49% of all
+# its reads in vocabulary genera (half its reads name no genus), all of
+# them in the genera of a forest trained on it.
+THRESHOLDS = {READS: 0.25, IMPORTANCE: 0.25}
 log = logging.getLogger("q2_mgm")
 
 
