@@ -10,6 +10,7 @@ from ..mgm import nulls
 from ..mgm import model as mgm_model
 from ..mgm import tables
 from ..mgm.engine import Engine
+from ..mgm.progress import Progress
 from ..mgm.statistics import draws_for
 from .common import (categorical_labels, chunked_sentences,
                      model_or_pretrained)
@@ -65,10 +66,12 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
     compared = groups[groups.isin([reference_group, target_group])]
     found = []
     prevalence = interpret.Prevalence(model.vocabulary)
+    everyone = interpret.Prevalence(model.vocabulary)
     for sentences in chunked_sentences(path, taxonomy, model, drop_unmapped,
                                        compared.index):
         labels = compared.reindex(sentences.sample_ids)
         found.append(labels)
+        everyone.add(sentences)
         prevalence.add(sentences.select(
             labels.index[labels == target_group]))
     found = pd.concat(found)
@@ -86,14 +89,19 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
         null_draws or min(nulls.MOST_DRAWS,
                             draws_for(len(genus_ids) * len(modes))),
         random_state)
+    # One count for both passes: compared samples, then perturbed ones.
+    progress = Progress(
+        "perturb", len(found) + int(everyone.counts[genus_ids].sum())
+        * len(modes), "sentences embedded")
     _per_chunk(path, taxonomy, model, found.index,
                lambda sentences, done: null.add_embeddings(
                    np.arange(done, done + len(sentences)),
-                   engine.embed(sentences, pooling)))
+                   engine.embed(sentences, pooling, progress)))
     similarities = _per_chunk(
         path, taxonomy, model, found.index,
         lambda sentences, done: interpret.perturbation_similarities(
-            engine, sentences, genus_ids, modes, pooling, null, done))
+            engine, sentences, genus_ids, modes, pooling, null, done,
+            progress))
     target = (found == target_group).to_numpy()
     effects = interpret.summarize_effects(
         similarities[target[similarities["sample"]]], model.vocabulary,
@@ -142,11 +150,14 @@ def leave_one_genus_out(
     pooling = model.default_pooling if pooling == "auto" else pooling
     chosen = interpret.choose_genera(prevalence.series(), model.vocabulary,
                                      genera, top_n or None, "of the table")
+    genus_ids = [model.vocabulary.token_id(g) for g in chosen]
+    progress = Progress("leave-one-genus-out",
+                        int(prevalence.counts[genus_ids].sum()),
+                        "sentences with a genus removed embedded")
     similarities = _per_chunk(
         path, taxonomy, model, np.concatenate(kept),
         lambda sentences, _: interpret.removal_similarities(
-            engine, sentences,
-            [model.vocabulary.token_id(g) for g in chosen], pooling))
+            engine, sentences, genus_ids, pooling, progress))
     return interpret.summarize_removals(similarities, model.vocabulary,
                                         prevalence.sentences,
                                         null_draws or None, random_state)

@@ -16,8 +16,6 @@ the measure; no reference group is involved. A low similarity marks a genus
 with a large effect on the community's representation.
 """
 import itertools
-import logging
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -27,6 +25,7 @@ import scipy.sparse as sp
 from scipy.stats import wilcoxon
 
 from .nulls import MOST_DRAWS, NULL_COLUMNS, rank_matched_null
+from .progress import Progress
 from .statistics import benjamini_hochberg, draws_for
 from .vocabulary import GENUS_PREFIX
 
@@ -34,8 +33,6 @@ MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
                   "similarity_after", "shift", "wilcoxon_statistic",
                   "wilcoxon_p", "wilcoxon_q") + NULL_COLUMNS
-
-log = logging.getLogger("q2_mgm")
 
 
 # Groups -------------------------------------------------------------------
@@ -196,7 +193,7 @@ def perturbation_jobs(sentences, genus_ids, modes):
 
 
 def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
-                         chunk_size=32768):
+                         chunk_size=32768, progress=None):
     """Yield ``(before, jobs, after)`` per chunk of perturbations.
 
     ``before``: one row per sentence, the unperturbed embedding of each
@@ -205,17 +202,17 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
     perturbed sentence, from the engine's ``embed_variants`` (the genera
     before the perturbed one are computed once per sample, and with them
     the sample's ``before``). A perturbation that leaves a sentence
-    unchanged reuses its ``before`` row. Progress and the time left are
-    logged per chunk.
+    unchanged reuses its ``before`` row. ``progress`` (a
+    ``progress.Progress`` counting perturbed sentences) advances as they
+    are embedded; without it, one is made for these sentences.
     """
     before = np.full((len(sentences), engine.network.config.n_embd),
                      np.nan, dtype=np.float32)
-    present = np.isin(sentences.tokens, list(genus_ids))
-    total = int(present.sum()) * len(modes)
-    log.info("Perturbing %d genera in %d samples: %d perturbed samples",
-             len(genus_ids), len(sentences), total)
+    if progress is None:
+        progress = Progress("perturbation",
+                            perturbation_count(sentences, genus_ids, modes),
+                            "perturbed sentences embedded")
     jobs = perturbation_jobs(sentences, genus_ids, modes)
-    done, started = 0, time.perf_counter()
     while chunk := list(itertools.islice(jobs, chunk_size)):
         positions = np.array([job[0] for job in chunk], dtype=np.int64)
         changed = np.array([not np.array_equal(job[3], sentences.sentence(p))
@@ -225,30 +222,31 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
             after[changed] = engine.embed_variants(
                 sentences, positions[changed],
                 [job[3] for job, c in zip(chunk, changed) if c], pooling,
-                embedded=before)
+                embedded=before, progress=progress)
         missing = np.unique(positions[np.isnan(before[positions, 0])])
         if len(missing):
             before[missing] = engine.embed(sentences.subset(missing), pooling)
         after[~changed] = before[positions[~changed]]
-        done += len(chunk)
-        elapsed = time.perf_counter() - started
-        log.info("%d of %d perturbed samples embedded (%.0f%%), about %.0f "
-                 "s left", done, total, 100 * done / total,
-                 elapsed / done * (total - done))
+        progress.advance(int((~changed).sum()))
         yield before, chunk, after
 
 
+def perturbation_count(sentences, genus_ids, modes):
+    """How many perturbed sentences ``perturbation_jobs`` makes."""
+    return int(np.isin(sentences.tokens, list(genus_ids)).sum()) * len(modes)
+
+
 def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
-                              null, offset=0):
+                              null, offset=0, progress=None):
     """Long DataFrame: one row per sample x genus x mode with the cosine
     similarity to the reference centroid (``null``'s observed one) before
     and after the perturbation; every perturbation is also added to
     ``null`` (a ``nulls.GroupPermutations``; the sentences are its samples
-    from ``offset`` on)."""
+    from ``offset`` on). ``progress``: as ``perturbed_embeddings``."""
     centroid = null.centroids[0]
     records = []
     for before, chunk, after in perturbed_embeddings(
-            engine, sentences, genus_ids, modes, pooling):
+            engine, sentences, genus_ids, modes, pooling, progress=progress):
         positions = np.array([job[0] for job in chunk])
         tokens = np.array([job[1] for job in chunk])
         chunk_modes = np.array([job[2] for job in chunk])
@@ -264,14 +262,17 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
                          "before": np.float32, "after": np.float32})
 
 
-def removal_similarities(engine, sentences, genus_ids, pooling):
+def removal_similarities(engine, sentences, genus_ids, pooling,
+                         progress=None):
     """Leave-one-genus-out as published: per sample and genus present, the
     cosine similarity between the sample's embedding before and after the
     genus is removed (long DataFrame: sample, token, the genus's rank in
-    the sentence from 1, the sentence's length in genera, similarity)."""
+    the sentence from 1, the sentence's length in genera, similarity).
+    ``progress``: as ``perturbed_embeddings``."""
     records = []
     for before, chunk, after in perturbed_embeddings(
-            engine, sentences, genus_ids, ["delete"], pooling):
+            engine, sentences, genus_ids, ["delete"], pooling,
+            progress=progress):
         own = before[[job[0] for job in chunk]]
         for job, value in zip(chunk, row_cosines(own, after)):
             sentence = sentences.sentence(job[0])

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .engine import length_batches
+from .progress import Progress
 from .splits import kfold
 
 log = logging.getLogger("q2_mgm")
@@ -351,6 +352,8 @@ def train(engine, sentences, train_positions, validation_positions,
         network, device_ids=None if engine.device.type == "cpu"
         else [engine.device], **NO_BUFFER_SYNC)
     lengths = sentences.lengths[train_positions]
+    progress = Progress("training", total_steps, "steps", done=run.step,
+                        note="; early stopping may end it sooner")
     while not run.stopped and run.epoch <= settings.epochs:
         batches = length_batches(lengths, settings.batch_size, run.shuffler)
         model.train()
@@ -367,6 +370,7 @@ def train(engine, sentences, train_positions, validation_positions,
             run.losses.append(loss)
             run.batches_done += 1
             run.step += 1
+            progress.advance()
             if checkpoints is not None and checkpoints.due(run.step) \
                     and run.batches_done < len(batches):
                 checkpoints.save(run)
