@@ -243,8 +243,8 @@ def leave_one_genus_out_summary(output_dir: str,
             "These importances do not come from `leave-one-genus-out` "
             f"(missing columns: {', '.join(missing)}). Summarize the output "
             "of `qiime mgm leave-one-genus-out`.")
-    effects = effects.sort_values("effect_beyond_null", ascending=False,
-                                  kind="stable")
+    effects = effects.rename_axis("genus").sort_values(
+        "effect_beyond_null", ascending=False, kind="stable")
     section = Section(
         "Genera ranked by their effect on the community's embedding, "
         "beyond other genera at the same rank",

@@ -45,7 +45,7 @@ class Section:
         if shown_columns is not None:
             shown = shown[shown_columns]
         self.tables.append(shown.to_html(
-            classes="table table-striped table-hover", border=0,
+            classes="table table-striped table-hover", border=0, na_rep="",
             float_format=float_format or readable_number))
         if name is not None:
             df.to_csv(Path(output_dir) / f"{name}.tsv", sep="\t")
