@@ -48,9 +48,9 @@ def embed(table: BIOMV210Format, taxonomy: pd.Series,
                     threads=threads, precision=precision)
     fmt = EmbeddingsFormat()
     columns = [f"mgm_{i + 1}" for i in range(model.network.config.n_embd)]
-    progress = Progress("embed", len(tables.sample_ids(str(table))),
-                        "samples embedded")
-    with fmt.open() as handle:
+    with fmt.open() as handle, Progress(
+            "embed", len(tables.sample_ids(str(table))),
+            "samples embedded") as progress:
         for index, sentences in enumerate(chunked_sentences(
                 str(table), taxonomy, model, drop_unmapped)):
             vectors = engine.embed(sentences, pooling, progress)

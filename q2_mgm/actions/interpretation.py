@@ -90,18 +90,18 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
                             draws_for(len(genus_ids) * len(modes))),
         random_state)
     # One count for both passes: compared samples, then perturbed ones.
-    progress = Progress(
-        "perturb", len(found) + int(everyone.counts[genus_ids].sum())
-        * len(modes), "sentences embedded")
-    _per_chunk(path, taxonomy, model, found.index,
-               lambda sentences, done: null.add_embeddings(
-                   np.arange(done, done + len(sentences)),
-                   engine.embed(sentences, pooling, progress)))
-    similarities = _per_chunk(
-        path, taxonomy, model, found.index,
-        lambda sentences, done: interpret.perturbation_similarities(
-            engine, sentences, genus_ids, modes, pooling, null, done,
-            progress))
+    with Progress("perturb", len(found) + int(
+            everyone.counts[genus_ids].sum()) * len(modes),
+            "sentences embedded") as progress:
+        _per_chunk(path, taxonomy, model, found.index,
+                   lambda sentences, done: null.add_embeddings(
+                       np.arange(done, done + len(sentences)),
+                       engine.embed(sentences, pooling, progress)))
+        similarities = _per_chunk(
+            path, taxonomy, model, found.index,
+            lambda sentences, done: interpret.perturbation_similarities(
+                engine, sentences, genus_ids, modes, pooling, null, done,
+                progress))
     target = (found == target_group).to_numpy()
     effects = interpret.summarize_effects(
         similarities[target[similarities["sample"]]], model.vocabulary,
@@ -151,13 +151,13 @@ def leave_one_genus_out(
     chosen = interpret.choose_genera(prevalence.series(), model.vocabulary,
                                      genera, top_n or None, "of the table")
     genus_ids = [model.vocabulary.token_id(g) for g in chosen]
-    progress = Progress("leave-one-genus-out",
-                        int(prevalence.counts[genus_ids].sum()),
-                        "sentences with a genus removed embedded")
-    similarities = _per_chunk(
-        path, taxonomy, model, np.concatenate(kept),
-        lambda sentences, _: interpret.removal_similarities(
-            engine, sentences, genus_ids, pooling, progress))
+    with Progress("leave-one-genus-out",
+                  int(prevalence.counts[genus_ids].sum()),
+                  "sentences with a genus removed embedded") as progress:
+        similarities = _per_chunk(
+            path, taxonomy, model, np.concatenate(kept),
+            lambda sentences, _: interpret.removal_similarities(
+                engine, sentences, genus_ids, pooling, progress))
     return interpret.summarize_removals(similarities, model.vocabulary,
                                         prevalence.sentences,
                                         null_draws or None, random_state)

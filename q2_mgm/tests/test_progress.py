@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import biom
 import pandas as pd
@@ -76,6 +77,31 @@ def test_a_resumed_run_counts_only_its_own_work(caplog):
     assert messages(caplog)[-1] == (
         "training: 300 of 1,000 steps (30%), about 5 min 50 s left; "
         "early stopping may end it sooner")
+
+
+def test_a_long_batch_still_gets_its_lines(caplog):
+    """Inside ``with``, lines come while no unit is done: the time left
+    grows with the time spent (10 units in 10 s, then 20 s on the next)."""
+    clock = Clock()
+    with caplog.at_level(logging.INFO, logger="q2_mgm"):
+        with Progress("embed", 100, "samples embedded", clock=clock,
+                      seconds=0.01) as progress:
+            clock.now += 10
+            progress.advance(10)
+            clock.now += 20
+            waited = 0
+            while len(messages(caplog)) < 3 and waited < 500:
+                threading.Event().wait(0.01)
+                waited += 1
+        count = len(messages(caplog))
+        clock.now += 20
+        threading.Event().wait(0.05)
+    lines = messages(caplog)
+    assert lines[1] == ("embed: 10 of 100 samples embedded (10%), about "
+                        "1 min 30 s left")
+    assert lines[2] == ("embed: 10 of 100 samples embedded (10%), about "
+                        "4 min 30 s left")
+    assert len(lines) == count  # none after the block
 
 
 def test_durations_and_the_interval_setting(monkeypatch):
