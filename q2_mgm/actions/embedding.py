@@ -9,10 +9,12 @@ from q2_types.feature_table import BIOMV210Format
 from skbio.stats.ordination import pcoa
 
 from ..mgm import model as mgm_model
+from ..mgm import tables
 from ..mgm.engine import Engine
+from ..mgm.progress import Progress
 from ..plugin.formats import (EmbeddingsFormat, MGMModelDirectoryFormat,
                               write_embeddings)
-from .common import chunked_sentences, log, model_or_pretrained
+from .common import chunked_sentences, model_or_pretrained
 from ..mgm.tokens import genus_table
 
 
@@ -46,16 +48,15 @@ def embed(table: BIOMV210Format, taxonomy: pd.Series,
                     threads=threads, precision=precision)
     fmt = EmbeddingsFormat()
     columns = [f"mgm_{i + 1}" for i in range(model.network.config.n_embd)]
-    with fmt.open() as handle:
-        done = 0
-        for sentences in chunked_sentences(str(table), taxonomy, model,
-                                           drop_unmapped):
-            vectors = engine.embed(sentences, pooling=pooling)
+    with fmt.open() as handle, Progress(
+            "embed", len(tables.sample_ids(str(table))),
+            "samples embedded") as progress:
+        for index, sentences in enumerate(chunked_sentences(
+                str(table), taxonomy, model, drop_unmapped)):
+            vectors = engine.embed(sentences, pooling, progress)
             write_embeddings(pd.DataFrame(vectors, columns=columns,
                                           index=sentences.sample_ids),
-                             handle, header=done == 0)
-            done += len(sentences)
-            log.info("%d samples embedded", done)
+                             handle, header=index == 0)
     return fmt
 
 

@@ -10,6 +10,7 @@ from ..mgm import nulls
 from ..mgm import model as mgm_model
 from ..mgm import tables
 from ..mgm.engine import Engine
+from ..mgm.progress import Progress
 from ..mgm.statistics import draws_for
 from .common import (categorical_labels, chunked_sentences,
                      model_or_pretrained, notice)
@@ -77,10 +78,12 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
     compared = groups[groups.isin([reference_group, target_group])]
     found = []
     prevalence = interpret.Prevalence(model.vocabulary)
+    everyone = interpret.Prevalence(model.vocabulary)
     for sentences in chunked_sentences(path, taxonomy, model, drop_unmapped,
                                        compared.index):
         labels = compared.reindex(sentences.sample_ids)
         found.append(labels)
+        everyone.add(sentences)
         prevalence.add(sentences.select(
             labels.index[labels == target_group]))
     found = pd.concat(found)
@@ -100,14 +103,19 @@ def perturb(table: BIOMV210Format, taxonomy: pd.Series,
     null = nulls.GroupPermutations(
         (found == reference_group).to_numpy(), genus_ids, modes, draws,
         random_state)
-    _per_chunk(path, taxonomy, model, found.index,
-               lambda sentences, done: null.add_embeddings(
-                   np.arange(done, done + len(sentences)),
-                   engine.embed(sentences, pooling)))
-    similarities = _per_chunk(
-        path, taxonomy, model, found.index,
-        lambda sentences, done: interpret.perturbation_similarities(
-            engine, sentences, genus_ids, modes, pooling, null, done))
+    # One count for both passes: compared samples, then perturbed ones.
+    with Progress("perturb", len(found) + int(
+            everyone.counts[genus_ids].sum()) * len(modes),
+            "sentences embedded") as progress:
+        _per_chunk(path, taxonomy, model, found.index,
+                   lambda sentences, done: null.add_embeddings(
+                       np.arange(done, done + len(sentences)),
+                       engine.embed(sentences, pooling, progress)))
+        similarities = _per_chunk(
+            path, taxonomy, model, found.index,
+            lambda sentences, done: interpret.perturbation_similarities(
+                engine, sentences, genus_ids, modes, pooling, null, done,
+                progress))
     target = (found == target_group).to_numpy()
     effects = interpret.summarize_effects(
         similarities[target[similarities["sample"]]], model.vocabulary,
@@ -159,10 +167,12 @@ def leave_one_genus_out(
     chosen = interpret.choose_genera(prevalence.series(), model.vocabulary,
                                      genera, top_n or None, "of the table")
     genus_ids = [model.vocabulary.token_id(g) for g in chosen]
-    similarities = _per_chunk(
-        path, taxonomy, model, np.concatenate(kept),
-        lambda sentences, _: interpret.removal_similarities(
-            engine, sentences, genus_ids, pooling))
+    with Progress("leave-one-genus-out", prevalence.removals(genus_ids),
+                  "sentences with a genus removed embedded") as progress:
+        similarities = _per_chunk(
+            path, taxonomy, model, np.concatenate(kept),
+            lambda sentences, _: interpret.removal_similarities(
+                engine, sentences, genus_ids, pooling, progress))
     effects = interpret.summarize_removals(
         similarities, model.vocabulary, prevalence.sentences, genus_ids,
         null_draws or None, random_state)

@@ -192,13 +192,16 @@ class Engine:
         for batch in self.length_batches(sentences.lengths):
             yield batch, self.ids(sentences, batch)
 
-    def _collect(self, sentences, width, compute):
+    def _collect(self, sentences, width, compute, progress=None):
         """``compute(ids)`` of every batch, written back in sentence
-        order."""
+        order; ``progress`` (a ``progress.Progress``) advances per
+        sentence."""
         out = np.empty((len(sentences), width), dtype=np.float32)
         with torch.inference_mode():
             for positions, ids in self.batches(sentences):
                 out[positions] = compute(ids).float().cpu().numpy()
+                if progress is not None:
+                    progress.advance(len(positions))
         return out
 
     # Inference --------------------------------------------------------------
@@ -211,15 +214,16 @@ class Engine:
                                          lengths=real_lengths(ids)).float()
         return transformer(input_ids=ids).last_hidden_state.float()
 
-    def embed(self, sentences, pooling="auto"):
+    def embed(self, sentences, pooling="auto", progress=None):
         """One vector per sentence, in sentence order."""
         pooling = self.model.default_pooling if pooling == "auto" else pooling
         return self._collect(
             sentences, self.network.config.n_embd,
-            lambda ids: pool(self.hidden_states(ids), ids, pooling))
+            lambda ids: pool(self.hidden_states(ids), ids, pooling),
+            progress)
 
     def embed_variants(self, sentences, sources, variants, pooling="auto",
-                       embedded=None):
+                       embedded=None, progress=None):
         """One vector per variant sentence; ``variants[j]`` is a variant of
         ``sentences[sources[j]]`` (a genus moved or removed, say).
 
@@ -230,6 +234,7 @@ class Engine:
         variant runs whole. ``embedded``, an array of one row per
         sentence, receives the embedding of each source run here (a
         by-product of its start); its other rows are left as they are.
+        ``progress`` advances per variant.
         """
         pooling = self.model.default_pooling if pooling == "auto" else pooling
         sources = np.asarray(sources, dtype=np.int64)
@@ -241,7 +246,7 @@ class Engine:
                        dtype=np.float32)
         if len(whole):
             out[whole] = self.embed(Sentences.from_list(
-                whole, [variants[j] for j in whole]), pooling)
+                whole, [variants[j] for j in whole]), pooling, progress)
             sources = sources.copy()
             sources[whole] = -1  # done
         order = np.argsort(sources, kind="stable")
@@ -258,11 +263,11 @@ class Engine:
                 row[group] = np.arange(len(group))
                 self._variant_group(sentences, group, jobs, row[sources[jobs]],
                                     keep[jobs], [variants[j] for j in jobs],
-                                    pooling, out, embedded)
+                                    pooling, out, embedded, progress)
         return out
 
     def _variant_group(self, sentences, group, jobs, rows, keep, variants,
-                       pooling, out, embedded):
+                       pooling, out, embedded, progress):
         """Embed the variants of one group of source sentences."""
         ids = self.ids(sentences, group)
         hidden, cache = forward.hidden_states(
@@ -296,6 +301,8 @@ class Engine:
             else:
                 vectors = pool(tail, tail_ids, "eos")
             out[jobs[batch]] = vectors.float().cpu().numpy()
+            if progress is not None:
+                progress.advance(len(batch))
 
     def logits(self, sentences):
         """Classifier logits per sentence (the head on the last token's

@@ -90,17 +90,18 @@ def score(task, truth, predictions):
 
 def fold_scores(task, truth, predictions, folds):
     """One row per fold, their mean and standard deviation, and the scores
-    of all samples pooled."""
+    of all samples pooled; ``samples`` counts (none on the mean and sd
+    rows)."""
     rows = {f"fold {k}": score(task, truth, predictions.loc[ids])
             for k, ids in by_fold(folds)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     if len(table) > 1:
-        summary = table.agg(["mean", "std"])
+        summary = table.drop(columns="samples").agg(["mean", "std"])
         summary.index = ["mean of folds", "sd of folds"]
         pooled = pd.DataFrame.from_dict(
             {"all samples": score(task, truth, predictions)}, orient="index")
         table = pd.concat([table, summary, pooled])
-    return table
+    return table.astype({"samples": "Int64"})
 
 
 def by_fold(folds):

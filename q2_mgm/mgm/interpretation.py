@@ -17,9 +17,7 @@ with a large effect on the community's representation.
 """
 import difflib
 import itertools
-import logging
 import re
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -29,6 +27,7 @@ import scipy.sparse as sp
 from scipy.stats import wilcoxon
 
 from .nulls import MOST_DRAWS, NULL_COLUMNS, null_ranks, rank_matched_null
+from .progress import Progress
 from .statistics import benjamini_hochberg, draws_for
 from .vocabulary import (GENUS_PREFIX, GENUS_RANK, RANK_PREFIX,
                          clean_genus_name, genus_name, genus_of_lineage)
@@ -40,8 +39,6 @@ MODES = ("enrich", "reduce", "delete")
 EFFECT_COLUMNS = ("genus", "mode", "samples", "similarity_before",
                   "similarity_after", "shift", "wilcoxon_statistic",
                   "wilcoxon_p", "wilcoxon_q") + NULL_COLUMNS
-
-log = logging.getLogger("q2_mgm")
 
 
 # Groups -------------------------------------------------------------------
@@ -212,7 +209,7 @@ def perturbation_jobs(sentences, genus_ids, modes, ranks=None):
 
 
 def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
-                         chunk_size=32768, ranks=None):
+                         chunk_size=32768, ranks=None, progress=None):
     """Yield ``(before, jobs, after)`` per chunk of perturbations.
 
     ``before``: one row per sentence, the unperturbed embedding of each
@@ -221,20 +218,18 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
     perturbed sentence, from the engine's ``embed_variants`` (the genera
     before the perturbed one are computed once per sample, and with them
     the sample's ``before``). A perturbation that leaves a sentence
-    unchanged reuses its ``before`` row. Progress and the time left are
-    logged per chunk.
+    unchanged reuses its ``before`` row. ``progress`` (a
+    ``progress.Progress`` counting perturbed sentences) advances as they
+    are embedded; without it, one is made for these sentences.
     """
     before = np.full((len(sentences), engine.network.config.n_embd),
                      np.nan, dtype=np.float32)
-    wanted = set(int(g) for g in genus_ids)
-    total = len(modes) * sum(
-        len(_job_indices(sentences.sentence(p), wanted, ranks))
-        for p in range(len(sentences)))
-    log.info("Perturbing %d genera%s in %d samples: %d perturbed samples",
-             len(genus_ids), "" if ranks is None else
-             " (and every genus at the null's ranks)", len(sentences), total)
+    if progress is None:
+        progress = Progress("perturbation",
+                            perturbation_count(sentences, genus_ids, modes,
+                                               ranks),
+                            "perturbed sentences embedded")
     jobs = perturbation_jobs(sentences, genus_ids, modes, ranks)
-    done, started = 0, time.perf_counter()
     while chunk := list(itertools.islice(jobs, chunk_size)):
         positions = np.array([job[0] for job in chunk], dtype=np.int64)
         changed = np.array([not np.array_equal(job[3], sentences.sentence(p))
@@ -244,30 +239,37 @@ def perturbed_embeddings(engine, sentences, genus_ids, modes, pooling,
             after[changed] = engine.embed_variants(
                 sentences, positions[changed],
                 [job[3] for job, c in zip(chunk, changed) if c], pooling,
-                embedded=before)
+                embedded=before, progress=progress)
         missing = np.unique(positions[np.isnan(before[positions, 0])])
         if len(missing):
             before[missing] = engine.embed(sentences.subset(missing), pooling)
         after[~changed] = before[positions[~changed]]
-        done += len(chunk)
-        elapsed = time.perf_counter() - started
-        log.info("%d of %d perturbed samples embedded (%.0f%%), about %.0f "
-                 "s left", done, total, 100 * done / total,
-                 elapsed / done * (total - done))
+        progress.advance(int((~changed).sum()))
         yield before, chunk, after
 
 
+def perturbation_count(sentences, genus_ids, modes, ranks=None):
+    """How many perturbed sentences ``perturbation_jobs`` makes."""
+    if ranks is None:
+        return int(np.isin(sentences.tokens, list(genus_ids)).sum()) \
+            * len(modes)
+    wanted = set(int(g) for g in genus_ids)
+    return len(modes) * sum(
+        len(_job_indices(sentences.sentence(p), wanted, ranks))
+        for p in range(len(sentences)))
+
+
 def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
-                              null, offset=0):
+                              null, offset=0, progress=None):
     """Long DataFrame: one row per sample x genus x mode with the cosine
     similarity to the reference centroid (``null``'s observed one) before
     and after the perturbation; every perturbation is also added to
     ``null`` (a ``nulls.GroupPermutations``; the sentences are its samples
-    from ``offset`` on)."""
+    from ``offset`` on). ``progress``: as ``perturbed_embeddings``."""
     centroid = null.centroids[0]
     records = []
     for before, chunk, after in perturbed_embeddings(
-            engine, sentences, genus_ids, modes, pooling):
+            engine, sentences, genus_ids, modes, pooling, progress=progress):
         positions = np.array([job[0] for job in chunk])
         tokens = np.array([job[1] for job in chunk])
         chunk_modes = np.array([job[2] for job in chunk])
@@ -283,17 +285,19 @@ def perturbation_similarities(engine, sentences, genus_ids, modes, pooling,
                          "before": np.float32, "after": np.float32})
 
 
-def removal_similarities(engine, sentences, genus_ids, pooling):
+def removal_similarities(engine, sentences, genus_ids, pooling,
+                         progress=None):
     """Leave-one-genus-out as published: per sample and genus removed, the
     cosine similarity between the sample's embedding before and after the
     removal (long DataFrame: sample, token, the genus's rank in the
     sentence from 1, the sentence's length in genera, similarity, and
     ``null``: whether the rank is one of ``nulls.null_ranks``). Removed:
-    the ``genus_ids`` present, and every genus at the null's ranks."""
+    the ``genus_ids`` present, and every genus at the null's ranks.
+    ``progress``: as ``perturbed_embeddings``."""
     records = []
     for before, chunk, after in perturbed_embeddings(
             engine, sentences, genus_ids, ["delete"], pooling,
-            ranks=null_ranks):
+            ranks=null_ranks, progress=progress):
         own = before[[job[0] for job in chunk]]
         for job, value in zip(chunk, row_cosines(own, after)):
             sentence = sentences.sentence(job[0])
@@ -458,12 +462,14 @@ def _with_closest(name, present):
 
 class Prevalence:
     """Running counts over chunks of sentences: the sentences holding each
-    genus token, and the sum of its ranks in them."""
+    genus token, the sum of its ranks in them, and how often it stands at
+    one of the leave-one-genus-out null's ranks (``nulls.null_ranks``)."""
 
     def __init__(self, vocabulary):
         self.vocabulary = vocabulary
         self.counts = np.zeros(len(vocabulary.tokens))
         self.ranks = np.zeros(len(vocabulary.tokens))
+        self.at_null_rank = np.zeros(len(vocabulary.tokens))
         self.sentences = 0
 
     def add(self, sentences):
@@ -474,8 +480,23 @@ class Prevalence:
         size = len(self.counts)
         self.counts += np.bincount(sentences.tokens[body], minlength=size)
         self.ranks += np.bincount(sentences.tokens[body], rank[body], size)
+        genera = np.repeat(lengths - 2, lengths)
+        at_null = np.zeros(len(rank), dtype=bool)
+        for length in np.unique(genera[body]):
+            ranks = np.zeros(length + 1, dtype=bool)
+            ranks[null_ranks(length)] = True
+            here = body & (genera == length)
+            at_null[here] = ranks[rank[here]]
+        self.at_null_rank += np.bincount(sentences.tokens[at_null],
+                                         minlength=size)
         self.sentences += len(sentences)
         return self
+
+    def removals(self, genus_ids):
+        """How many removals ``removal_similarities`` makes: every genus at
+        the null's ranks, and ``genus_ids`` wherever else they are."""
+        return int(self.at_null_rank.sum()
+                   + (self.counts - self.at_null_rank)[genus_ids].sum())
 
     def series(self):
         """Fraction of the sentences that contain each genus token,

@@ -13,6 +13,17 @@ import scipy.sparse as sp
 CHUNK = 20000  # samples per chunk
 
 
+def whole_counts(counts):
+    """Counts as integers where they are whole numbers (reads), else as
+    they are (a table of fractional counts): a TSV then says 548, not
+    548.0."""
+    counts = np.asarray(counts)
+    if counts.dtype.kind == "f" and np.isfinite(counts).all() \
+            and (counts == np.round(counts)).all():
+        return counts.astype(np.int64)
+    return counts
+
+
 def _names(dataset):
     return [i.decode() if isinstance(i, bytes) else str(i)
             for i in dataset]

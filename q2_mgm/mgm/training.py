@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .engine import length_batches
+from .progress import Progress
 from .splits import kfold
 
 log = logging.getLogger("q2_mgm")
@@ -351,35 +352,41 @@ def train(engine, sentences, train_positions, validation_positions,
         network, device_ids=None if engine.device.type == "cpu"
         else [engine.device], **NO_BUFFER_SYNC)
     lengths = sentences.lengths[train_positions]
-    while not run.stopped and run.epoch <= settings.epochs:
-        batches = length_batches(lengths, settings.batch_size, run.shuffler)
-        model.train()
-        for batch in batches[run.batches_done:]:
-            optimizer.zero_grad()
-            loss = ranks.total(accumulate(
-                model, engine, sentences, train_positions[batch], batch_loss,
-                batch_weight, settings.gradient_accumulation, ranks))
-            if not math.isfinite(loss):
+    with Progress("training", total_steps, "steps", done=run.step,
+                  note="; early stopping may end it sooner") as progress:
+        while not run.stopped and run.epoch <= settings.epochs:
+            batches = length_batches(lengths, settings.batch_size,
+                                     run.shuffler)
+            model.train()
+            for batch in batches[run.batches_done:]:
+                optimizer.zero_grad()
+                loss = ranks.total(accumulate(
+                    model, engine, sentences, train_positions[batch],
+                    batch_loss, batch_weight, settings.gradient_accumulation,
+                    ranks))
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(run.epoch, settings.learning_rate)
+                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                optimizer.step()
+                run.scheduler.step()
+                run.losses.append(loss)
+                run.batches_done += 1
+                run.step += 1
+                progress.advance()
+                if checkpoints is not None and checkpoints.due(run.step) \
+                        and run.batches_done < len(batches):
+                    checkpoints.save(run)
+            record = {"epoch": run.epoch,
+                      "train_loss": float(np.mean(run.losses))}
+            if len(validation_positions):
+                record["validation_loss"] = validation_loss(
+                    engine, sentences, validation_positions, batch_loss,
+                    batch_weight, settings.batch_size, ranks)
+            if not math.isfinite(record.get("validation_loss", 0.0)):
                 raise TrainingDiverged(run.epoch, settings.learning_rate)
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimizer.step()
-            run.scheduler.step()
-            run.losses.append(loss)
-            run.batches_done += 1
-            run.step += 1
-            if checkpoints is not None and checkpoints.due(run.step) \
-                    and run.batches_done < len(batches):
+            close_epoch(run, record, settings.patience)
+            if checkpoints is not None:
                 checkpoints.save(run)
-        record = {"epoch": run.epoch, "train_loss": float(np.mean(run.losses))}
-        if len(validation_positions):
-            record["validation_loss"] = validation_loss(
-                engine, sentences, validation_positions, batch_loss,
-                batch_weight, settings.batch_size, ranks)
-        if not math.isfinite(record.get("validation_loss", 0.0)):
-            raise TrainingDiverged(run.epoch, settings.learning_rate)
-        close_epoch(run, record, settings.patience)
-        if checkpoints is not None:
-            checkpoints.save(run)
     if run.best_state is not None:
         network.load_state_dict(run.best_state)
     best_epoch = min(run.history, key=lambda r: r.get(

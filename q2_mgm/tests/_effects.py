@@ -34,7 +34,8 @@ def removal_effects(beyond, samples=40, draws=999, seed=0):
         "median_similarity": 1 - effect, "q75_similarity": 1 - effect,
         "min_similarity": 1 - effect, "samples": held,
         "prevalence": held / samples,
-        "effect_beyond_null": beyond, **null},
+        "effect_beyond_null": beyond, **null,
+        "null_genera": np.full(len(beyond), 30)},
         index=pd.Index([f"g__Genus{i}" for i in range(len(beyond))],
                        name="genus"))
     return frame[list(REMOVAL_COLUMNS)].sort_values(

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..mgm import fit
 from ..mgm import model as mgm_model
+from ..mgm.tables import whole_counts
 from ..actions.common import model_or_pretrained
 from .report import Section, render
 from ..mgm.tokens import genus_table, rank_sentences
@@ -20,8 +21,8 @@ def coverage_table(table, taxonomy, model):
     mapped = np.asarray(genera.counts.sum(axis=1)).ravel()
     total = genera.total_counts
     report = pd.DataFrame({
-        "total reads": total,
-        "mapped reads": mapped,
+        "total reads": whole_counts(total),
+        "mapped reads": whole_counts(mapped),
         "mapped fraction": np.divide(mapped, total,
                                      out=np.zeros_like(mapped),
                                      where=total > 0),
@@ -106,7 +107,7 @@ def summarize_coverage(output_dir: str, table: biom.Table,
         "vocabulary (no genus-level name, 'uncultured', or a genus absent "
         "from the pre-training corpus), ranked by reads.")
     unmapped_df = pd.DataFrame({
-        "reads": unmapped,
+        "reads": pd.Series(whole_counts(unmapped), index=unmapped.index),
         "fraction of all reads": unmapped / max(report["total reads"].sum(),
                                                 1)})
     unmapped_df.index.name = "taxonomy"

@@ -78,7 +78,7 @@ def summary_table(task, truth, methods, folds):
         table = evaluation.fold_scores(task, truth, predictions, folds)
         row = "mean of folds" if "mean of folds" in table.index \
             else table.index[0]
-        rows[name] = table.loc[row].drop("samples")
+        rows[name] = table.loc[row].drop("samples").astype(float)
     return pd.DataFrame(rows).T.rename_axis("method")
 
 

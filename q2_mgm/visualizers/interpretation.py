@@ -135,6 +135,12 @@ def _null_size_note(effects):
 
 def leave_one_genus_out_summary(output_dir: str,
                                 effects: pd.DataFrame) -> None:
+    missing = [c for c in interpret.REMOVAL_COLUMNS if c not in effects]
+    if missing:
+        raise ValueError(
+            "These effects do not come from `leave-one-genus-out` "
+            f"(missing columns: {', '.join(missing)}). Summarize the output "
+            "of `qiime mgm leave-one-genus-out`.")
     effects = effects.rename_axis("genus").sort_values(
         "effect_beyond_null", ascending=False, kind="stable")
     sides = removal_sides(effects)

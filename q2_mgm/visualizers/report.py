@@ -48,7 +48,7 @@ class Section:
         if headers:
             shown = shown.rename(columns=headers)
         self.tables.append(shown.to_html(
-            classes="table table-striped table-hover", border=0,
+            classes="table table-striped table-hover", border=0, na_rep="",
             float_format=float_format or readable_number))
         if name is not None:
             df.to_csv(Path(output_dir) / f"{name}.tsv", sep="\t")
