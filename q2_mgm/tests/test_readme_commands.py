@@ -61,5 +61,11 @@ def test_command_names_real_options(page, plugin, action, options):
         pytest.skip(f"the {plugin} plugin is not installed here")
     actions = plugins[name].actions
     assert action.replace("-", "_") in actions, (page, plugin, action)
-    unknown = set(options) - option_names(actions[action.replace("-", "_")])
+    signature = actions[action.replace("-", "_")]
+    unknown = set(options) - option_names(signature)
     assert not unknown, (page, plugin, action, unknown)
+    if "--output-dir" not in options and "--help" not in options:
+        unnamed = {f"--o-{n.replace('_', '-')}"
+                   for n in signature.signature.outputs} - set(options)
+        assert not unnamed, (page, plugin, action, "outputs not named",
+                             unnamed)
