@@ -10,7 +10,8 @@ wrapper on the server's PATH), TOOLS the tool folder q2galaxy wrote
 Galaxy configuration that makes no outside traffic (sqlite, local job
 runner, no conda, no containers, no Celery, no data-table download),
 starts ``galaxy-web`` on 127.0.0.1 (up to three tries), runs the tools'
-tests with Galaxy's ``galaxy-tool-test`` (N jobs at once), prints one line
+tests with Galaxy's ``galaxy-tool-test`` (N jobs at once), checks each
+output a test declares by name (Galaxy's runner does not), prints one line
 per test (tool, test, passed, seconds), stops the server by its PID and
 exits non-zero if any test failed or errored. Where user namespaces allow
 it, everything runs in a network namespace with only a loopback device, so
@@ -42,18 +43,19 @@ ISOLATED = "Q2_MGM_GALAXY_ISOLATED"
 
 
 def isolate():
-    """Re-run this script in a network namespace with only loopback, where
-    the system allows it; says which."""
+    """Re-run this script in its own network namespace (only loopback) and
+    process namespace (whatever the server leaves behind ends with it),
+    where the system allows it; says which."""
     if os.environ.get(ISOLATED):
         return
-    probe = ["unshare", "--map-current-user", "--net", "true"]
-    if shutil.which("unshare") and shutil.which("ip") and \
-            subprocess.run(probe, capture_output=True).returncode == 0:
+    unshare = ["unshare", "--map-current-user", "--net", "--pid", "--fork",
+               "--kill-child", "--mount-proc", "--"]
+    if shutil.which("unshare") and shutil.which("ip") and subprocess.run(
+            unshare + ["true"], capture_output=True).returncode == 0:
         os.environ[ISOLATED] = "1"
-        os.execvp("unshare", [
-            "unshare", "--map-current-user", "--net", "--", "sh", "-c",
-            'ip link set lo up && exec "$0" "$@"', sys.executable,
-            *sys.argv])
+        os.execvp("unshare", unshare + [
+            "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+            sys.executable, *sys.argv])
     print("WARNING: no network namespace here (unshare or ip missing, or "
           "user namespaces off); relying on Galaxy's settings alone",
           flush=True)
@@ -193,6 +195,12 @@ class Server:
             time.sleep(3)
         return False
 
+    def get(self, path):
+        request = urllib.request.Request(f"{self.url}{path}",
+                                         headers={"x-api-key": ADMIN_KEY})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+
     def stop(self):
         if self.process is None or self.process.poll() is not None:
             return
@@ -224,6 +232,43 @@ def run_tests(galaxy_venv, server, work, jobs):
     return json.loads(report.read_text()) if report.exists() else None
 
 
+def check_outputs(server, report, tools):
+    """Galaxy's runner falls back on an output's position where the test's
+    name is not the tool's, so a renamed output passes it. Check each
+    output a test declares by name: the job made it, it is non-empty and of
+    the declared datatype. A test with a problem becomes a failure."""
+    declared = {}
+    for xml in tools.glob("*.xml"):
+        tool = ET.parse(xml).getroot()
+        for index, test in enumerate(tool.findall("tests/test")):
+            declared[tool.get("id"), index] = {
+                output.get("name"): output.get("ftype")
+                for output in test.findall("output")}
+    for test in report["tests"]:
+        data = test["data"]
+        if data.get("status") != "success":
+            continue
+        made = data["job"]["outputs"]
+        problems = []
+        for name, ftype in declared[data["tool_id"],
+                                    data["test_index"]].items():
+            if name not in made:
+                problems.append(f"the job made no output {name!r} "
+                                f"(it made {sorted(made)})")
+                continue
+            dataset = server.get(f"/api/datasets/{made[name]['id']}")
+            if dataset["state"] != "ok" or not dataset.get("file_size") \
+                    or dataset["extension"] != (ftype or
+                                                dataset["extension"]):
+                problems.append(
+                    f"output {name!r}: state {dataset['state']}, "
+                    f"{dataset.get('file_size')} bytes, "
+                    f"{dataset['extension']} (the test expects {ftype})")
+        if problems:
+            data["status"] = "failure"
+            data["problems"] = problems
+
+
 def summarise(report, expected):
     """One line per test; True when all ``expected`` tests ran and passed."""
     rows = sorted((test["data"].get("tool_id", test["id"]),
@@ -232,11 +277,15 @@ def summarise(report, expected):
                    test["data"].get("time_seconds"))
                   for test in report["tests"])
     width = max([len("tool")] + [len(row[0]) for row in rows])
-    print(f"\n{'tool':<{width}}  test  passed  seconds")
+    print(f"\n{'tool':<{width}}  test  {'passed':<14}  seconds")
     for tool, index, status, seconds in rows:
         passed = "yes" if status == "success" else f"NO ({status})"
         seconds = "-" if seconds is None else f"{seconds:.0f}"
-        print(f"{tool:<{width}}  {index!s:>4}  {passed:<6}  {seconds:>7}")
+        print(f"{tool:<{width}}  {index!s:>4}  {passed:<14}  {seconds:>7}")
+    for test in report["tests"]:
+        for problem in test["data"].get("problems", []):
+            print(f"{test['data']['tool_id']} test "
+                  f"{test['data']['test_index']}: {problem}")
     passed = sum(row[2] == "success" for row in rows)
     print(f"{passed} of {expected} tests passed ({len(rows)} ran)")
     return passed == expected == len(rows)
@@ -259,8 +308,12 @@ def main():
     parser.add_argument("--break", dest="break_action")
     args = parser.parse_args()
     isolate()
+    # A timeout's SIGTERM stops the server too (and reaches a namespace's
+    # first process only through a handler).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     if os.environ.get(ISOLATED):
-        print("network: own namespace, loopback only; outside unreachable: "
+        print("network: own namespace, loopback only (and own process "
+              "namespace); outside unreachable: "
               f"{'yes' if outside_unreachable() else 'NO'}", flush=True)
     work = args.workdir.resolve()
     config = prepare(args, work)
@@ -271,6 +324,8 @@ def main():
         server.start()
         report = run_tests(args.galaxy_venv.resolve(), server, work,
                            args.jobs)
+        if report is not None:
+            check_outputs(server, report, work / "tools")
     finally:
         server.stop()
     if report is None:
