@@ -24,6 +24,7 @@ import argparse
 import errno
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -331,8 +332,10 @@ def main():
     if report is None:
         raise SystemExit("galaxy-tool-test wrote no report")
     passed = summarise(report, expected)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"total: {time.monotonic() - started:.0f} s (server start, tests "
-          f"and stop; {args.jobs} jobs at once)")
+          f"and stop; {args.jobs} jobs at once); CPU time of the server, "
+          f"its jobs and the test runner: {used.ru_utime + used.ru_stime:.0f} s")
     sys.exit(0 if passed and expected else 1)
 
 
