@@ -39,6 +39,7 @@ ADMIN_KEY = "q2-mgm-galaxy-test-admin-key"
 START_TRIES = 3
 START_TIMEOUT = 600     # seconds for one server start
 TEST_TIMEOUT = 1800     # seconds galaxy-tool-test waits for one job
+RUN_TIMEOUT = 3 * 3600  # seconds for all the tests
 STOP_TIMEOUT = 60
 ISOLATED = "Q2_MGM_GALAXY_ISOLATED"
 
@@ -229,7 +230,11 @@ def run_tests(galaxy_venv, server, work, jobs):
                "--output", work / "test-outputs"]
     print("+", " ".join(map(str, command)), flush=True)
     env = {**os.environ, "GALAXY_TEST_DEFAULT_WAIT": str(TEST_TIMEOUT)}
-    subprocess.run(list(map(str, command)), env=env)
+    try:
+        subprocess.run(list(map(str, command)), env=env, timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"galaxy-tool-test stopped after {RUN_TIMEOUT} s", flush=True)
+        return None
     return json.loads(report.read_text()) if report.exists() else None
 
 
