@@ -23,7 +23,7 @@ LIB_VENV := .venv-library
 LIB_TESTS := q2_mgm/tests/test_library.py q2_mgm/tests/test_forward.py q2_mgm/tests/test_published.py
 
 .PHONY: install install-package demo test test-fast bench galaxy clean \
-	test-qiime2-2024.10 test-library
+	test-qiime2-2024.10 test-library galaxy-tools test-galaxy
 PYTHON ?= python
 
 install: $(STAMP)
@@ -51,8 +51,9 @@ $(Q2_VENV)/.installed: scripts/qiime2_from_sources.sh
 
 # The whole suite on QIIME 2 2024.10, then the demo on both platforms and
 # the comparison of their answers (.ci/test_platforms.py).
+INSTALL_INTO_Q2 := PATH="$(CURDIR)/$(Q2_VENV)/bin:$$PATH" PIP_QUIET=1 bash scripts/install_into_qiime2.sh
 test-qiime2-2024.10: $(Q2_VENV)/.installed $(PUBLISHED_WHEEL)
-	PATH="$(CURDIR)/$(Q2_VENV)/bin:$$PATH" PIP_QUIET=1 bash scripts/install_into_qiime2.sh
+	$(INSTALL_INTO_Q2)
 	Q2_MGM_PUBLISHED_WHEEL=$(PUBLISHED_WHEEL) $(Q2_PY) -m pytest -q -p no:cacheprovider q2_mgm
 	bash scripts/demo.sh $(Q2_VENV)/bin/qiime $(DATA) $(Q2_DEMO)
 	$(MAKE) demo
@@ -79,14 +80,39 @@ endif
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
-# Galaxy tools from q2galaxy, linted and each test run (a developer check:
-# make galaxy Q2GALAXY=/path/to/q2galaxy-2022.11.1-source).
-galaxy: $(STAMP)
-	@test -n "$(Q2GALAXY)" || { echo "Set Q2GALAXY to a q2galaxy 2022.11.1 source checkout"; exit 2; }
-	$(PY) scripts/galaxy_check.py $(Q2GALAXY) .galaxy
+# Galaxy. The tool suite an administrator gets: q2galaxy 2024.10 templates
+# q2-mgm (installed into the 2024.10 environment) into $(GALAXY_TOOLS), with
+# a README for administrators; $(GALAXY_TOOLS).tar.gz packs it.
+GALAXY_VERSION := 26.1.2
+GALAXY_VENV := .venv-galaxy
+GALAXY_TOOLS := build/galaxy-tools
+GALAXY_JOBS ?= 2
+# test-galaxy GALAXY_ONLY="embed generate" tests those actions' tools alone;
+# GALAXY_BREAK=ACTION renames an output of that tool (the target must fail).
+GALAXY_ONLY ?=
+GALAXY_BREAK ?=
+GALAXY_SERVER_DIR ?= build/galaxy-server
+
+galaxy-tools: $(Q2_VENV)/.installed
+	$(INSTALL_INTO_Q2)
+	bash scripts/galaxy_tools.sh $(Q2_VENV) $(GALAXY_TOOLS) $(GALAXY_VERSION)
+
+# planemo lint on those tools.
+galaxy: galaxy-tools
+	/usr/bin/python3 scripts/galaxy_check.py $(GALAXY_TOOLS)/suite_qiime2__mgm .galaxy
+
+$(GALAXY_VENV)/.installed: scripts/galaxy_install.sh
+	bash scripts/galaxy_install.sh $(GALAXY_VERSION) $(GALAXY_VENV)
+
+# Every tool's test through a real Galaxy server on 127.0.0.1.
+test-galaxy: galaxy-tools $(GALAXY_VENV)/.installed
+	/usr/bin/python3 scripts/galaxy_server_test.py $(GALAXY_VENV) $(Q2_VENV) \
+	  $(GALAXY_TOOLS)/suite_qiime2__mgm $(GALAXY_SERVER_DIR) --jobs $(GALAXY_JOBS) \
+	  $(if $(GALAXY_ONLY),--only $(GALAXY_ONLY)) $(if $(GALAXY_BREAK),--break $(GALAXY_BREAK))
 
 clean:
-	rm -rf $(VENV) $(DEMO) .cache .galaxy $(Q2_VENV) $(Q2_DEMO) $(LIB_VENV)
+	rm -rf $(VENV) $(DEMO) .cache .galaxy $(Q2_VENV) $(Q2_DEMO) $(LIB_VENV) \
+	  $(GALAXY_VENV) build/galaxy-tools build/galaxy-tools.tar.gz build/galaxy-server
 
 # Used by the conda recipe: install the package into the active environment.
 install-package:
