@@ -347,7 +347,8 @@ def test_cli_fit_then_predict(data, tmp_path):
                 "--m-metadata-file", str(tmp_path / "metadata.tsv"),
                 "--m-metadata-column", "diet", "--p-epochs", "1",
                 "--p-device", "cpu",
-                "--o-classifier", str(tmp_path / "classifier.qza"))
+                "--o-classifier", str(tmp_path / "classifier.qza"),
+                "--o-feature-importance", str(tmp_path / "importance.qza"))
     assert fit.returncode == 0, fit.stderr
     loaded = qiime2.Artifact.load(str(tmp_path / "classifier.qza"))
     assert str(loaded.type) == "MGMModel[Classifier]"

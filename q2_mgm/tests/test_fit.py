@@ -259,7 +259,7 @@ def test_evaluation_checks_each_split_and_records_the_fit(data):  # noqa
     params = {"strategy": "forest", "drop_unmapped": False, "device": "cpu",
               "threads": 1, "random_state": 0}
     splits = [("a", ids[:24], ids[24:])]
-    _, folds, _ = prediction.evaluate(
+    _, folds, *_ = prediction.evaluate(
         view, taxonomy.view(pd.Series), None, labels,
         sorted(labels.unique()), splits, params)
     folds = folds.to_dataframe()
@@ -281,7 +281,7 @@ def test_evaluation_checks_each_split_and_records_the_fit(data):  # noqa
                        "of the training samples of split 'a'"):
         prediction.evaluate(changed, lineages, None, labels,
                             sorted(labels.unique()), splits, params)
-    _, folds, _ = prediction.evaluate(
+    _, folds, *_ = prediction.evaluate(
         changed, lineages, None, labels, sorted(labels.unique()), splits,
         {**params, "drop_unmapped": True})
     assert ids[-1] not in folds.ids

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ..mgm import interpretation as interpret
+from ..mgm import nulls
 from ..mgm import pretraining
 from ..mgm.engine import Engine
 from ..mgm.progress import Progress, duration, interval
@@ -157,12 +158,18 @@ def test_embed_and_leave_one_genus_out_report_progress(monkeypatch, caplog):
     table, taxonomy = _data.example_table(20), _data.example_taxonomy()
     with caplog.at_level(logging.INFO, logger="q2_mgm"):
         embed(table, taxonomy, batch_size=4)
-        effects, = leave_one_genus_out(table, taxonomy, top_n=3)
+        effects, _ = leave_one_genus_out(table, taxonomy, top_n=3)
     lines = messages(caplog)
     assert int(check_run(lines, "embed")[-1]["total"]) == 20
     removals = check_run(lines, "leave-one-genus-out")[-1]
-    assert int(removals["total"]) == effects.view(pd.DataFrame)[
-        "samples"].sum()
+    # The three genera wherever present, and every genus at the null's ranks.
+    model = _data.pretrained()
+    sentences, _ = tokenize(table.view(biom.Table),
+                            taxonomy.view(pd.Series), model.vocabulary)
+    genus_ids = [model.vocabulary.token_id(g)
+                 for g in effects.view(pd.DataFrame).index]
+    assert int(removals["total"]) == len(list(interpret.perturbation_jobs(
+        sentences, genus_ids, ["delete"], nulls.null_ranks)))
 
 
 def test_training_reports_its_steps(monkeypatch, caplog):

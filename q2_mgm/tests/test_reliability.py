@@ -572,7 +572,9 @@ def test_cli_genus_lists_name_every_genus(data, tmp_path,  # noqa: F811
     run = qiime("mgm", action, "--i-table", str(tmp_path / "table.qza"),
                 "--i-taxonomy", str(tmp_path / "taxonomy.qza"), *extra,
                 *[arg for g in genera for arg in ("--p-genera", g)],
-                "--o-effects", str(tmp_path / "effects.qza"))
+                "--o-effects", str(tmp_path / "effects.qza"),
+                *(["--o-importance", str(tmp_path / "importance.qza")]
+                  if action == "leave-one-genus-out" else []))
     assert run.returncode == 0, run.stderr
     effects = qiime2.Artifact.load(str(tmp_path / "effects.qza")).view(
         pd.DataFrame)
@@ -589,7 +591,8 @@ def test_cli_misspelt_genus_names_the_closest(data, tmp_path):  # noqa: F811
                 "--i-table", str(tmp_path / "table.qza"),
                 "--i-taxonomy", str(tmp_path / "taxonomy.qza"),
                 "--p-genera", "Bacteroides,Prevotela",
-                "--o-effects", str(tmp_path / "effects.qza"))
+                "--o-effects", str(tmp_path / "effects.qza"),
+                "--o-importance", str(tmp_path / "importance.qza"))
     assert run.returncode != 0
     assert "Prevotela (closest genera present: Prevotella" in " ".join(
         run.stderr.split()), run.stderr
