@@ -3,6 +3,8 @@ import pytest
 from qiime2.sdk import PluginManager
 from qiime2.sdk.usage import ExecutionUsage
 
+from .test_reports import fits_the_window
+
 PLUGIN = PluginManager().plugins["mgm"]
 EXAMPLES = [(action_id, name, example)
             for action_id, action in sorted(PLUGIN.actions.items())
@@ -54,5 +56,12 @@ def test_rst_check_catches_a_dangling_reference():
                          ids=[f"{a}:{n}" for a, n, _ in EXAMPLES])
 def test_usage_example_runs(action_id, name, example, tmp_path,
                             monkeypatch):
+    """Every example runs; every report it makes, opened in headless
+    Chromium at 1,280 px, fits the window with every plot captioned."""
     monkeypatch.chdir(tmp_path)
-    example(ExecutionUsage())  # raises if the example does not run
+    use = ExecutionUsage()
+    example(use)  # raises if the example does not run
+    for variable in use.render().values():
+        if variable.var_type == "visualization" and not variable.is_deferred:
+            variable.value.export_data(tmp_path / variable.name)
+            fits_the_window(tmp_path / variable.name)

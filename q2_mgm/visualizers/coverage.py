@@ -98,7 +98,10 @@ def summarize_coverage(output_dir: str, table: biom.Table,
     axes[1].hist(report["vocabulary genera"], bins=20, color="#4f9a55")
     axes[1].set_xlabel("vocabulary genera per sample")
     axes[1].set_ylabel("samples")
-    overview.figure(fig, output_dir, "coverage", "Coverage of the samples")
+    overview.figure(fig, output_dir, "coverage",
+                    "Left: the share of each sample's reads in genera MGM "
+                    "knows; right: how many of those genera each sample "
+                    "holds")
     overview.table(report, output_dir, "per-sample-coverage")
 
     missing = Section(

@@ -117,7 +117,9 @@ def comparison_section(task, truth, methods, folds, weights, output_dir):
                       label="Download the comparison (TSV)")
         if several:
             section.figure(per_fold_figure(task, truth, methods, folds),
-                           output_dir, "per-fold", f"{metric} per fold")
+                           output_dir, "per-fold",
+                           f"{metric} of each method in each fold (one grey "
+                           "line per fold)")
     if weights is not None and several:
         section.text += (
             " The blend's forest weight (the share of the random forest; "

@@ -124,7 +124,8 @@ def richness_section(output_dir, richness):
         "can generate): mean generated richness as a fraction of the real "
         "one (1: equal).")
     section.figure(richness_figure(richness), output_dir, "richness",
-                   "Genera per sample")
+                   "Genera per sample, real against generated, per label "
+                   "(boxes: quartiles and median)")
     means = richness.groupby(["label", "source"])["MGM genera"].mean() \
         .unstack()
     comparison = pd.DataFrame({

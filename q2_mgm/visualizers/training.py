@@ -35,7 +35,10 @@ def loss_section(history, output_dir):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
-    section.figure(fig, output_dir, "loss", "Loss per epoch")
+    section.figure(fig, output_dir, "loss",
+                   "Loss of the training and validation samples after each "
+                   "epoch; dashed line: the best epoch, whose weights are "
+                   "kept")
     section.table(history.set_index("epoch"), output_dir, "history")
     return section
 
