@@ -78,12 +78,14 @@ class Progress:
         return self
 
     def __exit__(self, *exc):
-        self.stopped.set()
+        with self.lock:     # no line once the block is left
+            self.stopped.set()
 
     def _beat(self):
         while not self.stopped.wait(self.seconds / 2):
             with self.lock:
-                self._report(self.clock())
+                if not self.stopped.is_set():
+                    self._report(self.clock())
 
     def advance(self, units=1):
         with self.lock:

@@ -98,25 +98,33 @@ class EmbeddingsFormat(model.TextFileFormat):
     """TSV: sample ID, then one numeric column per embedding dimension."""
 
     def _validate_(self, level):
-        n_rows = {"min": 5, "max": None}[level]
         with self.open() as fh:
             reader = csv.reader(fh, delimiter="\t")
             header = next(reader, None)
             if not header or len(header) < 2:
                 raise ValidationError("Embeddings need a header with a "
                                       "sample ID column and dimensions.")
-            for i, row in enumerate(reader, start=2):
-                if len(row) != len(header):
-                    raise ValidationError(
-                        f"Line {i} has {len(row)} fields, expected "
-                        f"{len(header)}.")
-                try:
-                    [float(x) for x in row[1:]]
-                except ValueError:
-                    raise ValidationError(f"Line {i} has a non-numeric "
-                                          "embedding value.")
-                if n_rows is not None and i - 1 >= n_rows:
-                    break
+            _check_rows(reader, header, range(1, len(header)), level,
+                        "embedding value")
+
+
+def _check_rows(reader, header, numeric, level, what):
+    """Check that each row has the header's fields and numbers in the
+    columns ``numeric`` (the first five rows at level 'min'); return how
+    many rows were read."""
+    n_rows = 0
+    for n_rows, row in enumerate(reader, start=1):
+        if len(row) != len(header):
+            raise ValidationError(f"Line {n_rows + 1} has {len(row)} fields, "
+                                  f"expected {len(header)}.")
+        try:
+            [float(row[i]) for i in numeric]
+        except ValueError:
+            raise ValidationError(
+                f"Line {n_rows + 1} has a non-numeric {what}.")
+        if level == "min" and n_rows >= 5:
+            break
+    return n_rows
 
 
 def write_embeddings(vectors, handle, header=True):
@@ -165,21 +173,8 @@ class PerturbationEffectsFormat(model.TextFileFormat):
                     f"columns {', '.join(EFFECT_COLUMNS)}; missing: "
                     f"{', '.join(missing) or 'id'}.")
             numeric = [header.index(c) for c in NUMERIC_EFFECT_COLUMNS]
-            n_rows = 0
-            for n_rows, row in enumerate(reader, start=1):
-                if len(row) != len(header):
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has {len(row)} fields, expected "
-                        f"{len(header)}.")
-                try:
-                    [float(row[i]) for i in numeric]
-                except ValueError:
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has a non-numeric value in "
-                        f"{', '.join(NUMERIC_EFFECT_COLUMNS)}.")
-                if level == "min" and n_rows >= 5:
-                    break
-            if n_rows == 0:
+            if not _check_rows(reader, header, numeric, level,
+                               f"value in {', '.join(NUMERIC_EFFECT_COLUMNS)}"):
                 raise ValidationError("The perturbation effects are empty.")
 
 
@@ -206,20 +201,8 @@ class GenusStatisticsFormat(model.TextFileFormat):
                     "columns after it"
                     + (f"; missing: {', '.join(missing)}." if missing
                        else "."))
-            n_rows = 0
-            for n_rows, row in enumerate(reader, start=1):
-                if len(row) != len(header):
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has {len(row)} fields, expected "
-                        f"{len(header)}.")
-                try:
-                    [float(value) for value in row[1:]]
-                except ValueError:
-                    raise ValidationError(
-                        f"Line {n_rows + 1} has a non-numeric value.")
-                if level == "min" and n_rows >= 5:
-                    break
-            if n_rows == 0:
+            if not _check_rows(reader, header, range(1, len(header)), level,
+                               "value"):
                 raise ValidationError(f"{self.WHAT} are empty.")
 
 

@@ -417,6 +417,19 @@ def test_effects_format_rejects_bad_files(tmp_path):
         PerturbationEffectsFormat(str(path), mode="r").validate()
 
 
+@pytest.mark.parametrize("row, problem", [("g__A\t1\t2\n", "fields"),
+                                          ("g__A\tx\n", "non-numeric")])
+def test_tsv_formats_reject_a_bad_row(tmp_path, row, problem):
+    from ..plugin.formats import (AttentionStatisticsFormat,
+                                  EmbeddingsFormat)
+    path = tmp_path / "values.tsv"
+    path.write_text("genus\timportance\ng__B\t0.5\n" + row)
+    for fmt in (EmbeddingsFormat, AttentionStatisticsFormat):
+        with pytest.raises(qiime2.plugin.ValidationError,
+                           match=f"Line 3 has .*{problem}"):
+            fmt(str(path), mode="r").validate()
+
+
 # Command line ---------------------------------------------------------------
 
 @pytest.mark.slow

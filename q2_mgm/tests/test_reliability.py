@@ -553,11 +553,9 @@ def test_cli_predictor_fit(data, tmp_path):  # noqa: F811
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("action,genera", [
+@pytest.mark.parametrize("action,genera", [   # every form: test_interpretation
     ("perturb", ["Bacteroides,Prevotella"]),
-    ("perturb", ["Prevotella", "Bacteroides"]),
     ("leave-one-genus-out", ["g__Bacteroides; g__Prevotella"]),
-    ("leave-one-genus-out", ["Bacteroides|Prevotella"]),
 ])
 def test_cli_genus_lists_name_every_genus(data, tmp_path,  # noqa: F811
                                           action, genera):
