@@ -97,6 +97,18 @@ def categorical_labels(sample_ids, column, missing="ignore"):
                          column.name)
 
 
+def lost_groups(labels, kept, name):
+    """Groups of ``labels`` (sample -> group) with no sample in ``kept``
+    (those ``drop_unmapped`` removed whole), sorted; a ``notice`` names
+    them."""
+    lost = sorted(set(labels) - set(kept), key=str)
+    if lost:
+        notice(f"drop_unmapped removed every sample of the group(s) "
+               f"{', '.join(map(repr, lost))} of {name!r} (no genus of the "
+               "MGM vocabulary): they are left out of the comparison.")
+    return lost
+
+
 def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
             batch_size=64, device="auto", threads=0, precision="float32"):
     """``(model, sentences, groups, engine)`` of an action.
@@ -112,14 +124,9 @@ def prepare(table, taxonomy, model=None, metadata=None, drop_unmapped=False,
     if metadata is not None:
         groups = categorical_labels(sentences.sample_ids, metadata)
         sentences = sentences.select(groups.index)
-        lost = sorted(set(categorical_labels(table.ids(), metadata))
-                      - set(groups), key=str)
-        groups.attrs["dropped_groups"] = lost
-        if lost:
-            notice(f"drop_unmapped removed every sample of the group(s) "
-                   f"{', '.join(map(repr, lost))} of {metadata.name!r} (no "
-                   "genus of the MGM vocabulary): they are left out of the "
-                   "comparison.")
+        groups.attrs["dropped_groups"] = lost_groups(
+            categorical_labels(table.ids(), metadata), groups,
+            metadata.name)
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads, precision=precision)
     return model, sentences, groups, engine

@@ -12,7 +12,7 @@ from ..mgm import tables
 from ..mgm.engine import Engine
 from ..mgm.progress import Progress
 from ..mgm.statistics import draws_for
-from .common import (categorical_labels, chunked_sentences,
+from .common import (categorical_labels, chunked_sentences, lost_groups,
                      model_or_pretrained, notice)
 
 
@@ -41,11 +41,15 @@ def attention_importance(
     engine = Engine(model, device=device, batch_size=batch_size,
                     threads=threads, precision=precision)
     totals = interpret.AttentionTotals(model.vocabulary)
+    kept = set()
     for sentences in chunked_sentences(
             str(table), taxonomy, model, drop_unmapped,
             None if groups is None else groups.index):
         totals.add(interpret.attention(engine, sentences, model.vocabulary),
                    groups)
+        kept |= set(sentences.sample_ids)
+    if groups is not None:
+        lost_groups(groups, groups[groups.index.isin(kept)], metadata.name)
     statistics = totals.importance()
     return (_one_score(statistics.filter(like="importance").mean(axis=1)),
             statistics)

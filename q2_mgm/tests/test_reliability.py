@@ -377,6 +377,15 @@ def a_group_only_unmapped(table, taxonomy, metadata):
         qiime2.CategoricalMetadataColumn(groups)
 
 
+def attention_of_lost(table, taxonomy, metadata):
+    """The statistics columns of attention-importance by group, with a
+    group that ``drop_unmapped`` removes whole."""
+    table, taxonomy, groups = a_group_only_unmapped(table, taxonomy, metadata)
+    statistics = A.attention_importance(table, taxonomy, metadata=groups,
+                                        drop_unmapped=True)[1]
+    return list(statistics.view(pd.DataFrame).columns)
+
+
 def mostly_unassigned(table, taxonomy):
     """Each sample with 99 times its reads added as 'Unassigned'."""
     view = table.view(biom.Table)
@@ -434,6 +443,9 @@ STATED = [
          A.keystone_summary(*a_group_only_unmapped(t, x, m),
                             drop_unmapped=True)[0], p),
      "every sample of the group"),
+    ("drop_unmapped removing a whole group of attention importance",
+     lambda t, x, m, p: "importance:Lost" not in attention_of_lost(t, x, m),
+     "every sample of the group(s) 'Lost'"),
 ]
 
 
